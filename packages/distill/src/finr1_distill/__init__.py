@@ -1,0 +1,8 @@
+"""finr1-distill: a stage of the finr1 pipeline."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("finr1-distill")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
