@@ -1,0 +1,505 @@
+"""The async runner: bounded concurrency, retries, resumable result log, budgets, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from finr1_core.errors import EndpointError
+from finr1_core.runner._http import HttpClient, HttpError, Response, make_client
+from finr1_core.runner.endpoint import EndpointConfig, _snippet, check_endpoint
+from finr1_core.runner.records import ChatRequest, ChatResult, RunSummary, split_reasoning
+from finr1_core.runner.results import ResultLog
+
+logger = logging.getLogger(__name__)
+
+_RETRY_STATUS = {408, 429}  # 408 is the server's own request timeout; all other 4xx are final
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised by :func:`run_chat` after a clean stop on Ctrl-C; ``summary`` holds the counts so far."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+class _Progress:
+    """tqdm bar with rate, ETA, tokens, errors and retries; postfix refreshed at most twice a second."""
+
+    def __init__(self, enabled: bool, total: int | None, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="req", dynamic_ncols=True, mininterval=0.5, smoothing=0.05)
+        self._last = 0.0
+
+    def skip(self) -> None:
+        if self.bar is not None and self.bar.total:
+            self.bar.total -= 1
+
+    def update(self, summary: RunSummary, retries: int) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        now = time.monotonic()
+        if now - self._last > 0.5:
+            self._last = now
+            self._postfix(summary, retries)
+
+    def _postfix(self, summary: RunSummary, retries: int) -> None:
+        assert self.bar is not None
+        tokens = summary.total_tokens
+        shown = f"{tokens / 1e6:.2f}M" if tokens >= 1e6 else f"{tokens / 1e3:.1f}k"
+        self.bar.set_postfix_str(f"tok={shown} err={summary.failed} retries={retries}", refresh=False)
+
+    def close(self, summary: RunSummary, retries: int) -> None:
+        if self.bar is not None:
+            self._postfix(summary, retries)
+            self.bar.close()
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _Run:
+    """State of one run; workers share it (one event loop, no locks needed)."""
+
+    def __init__(
+        self,
+        requests: Iterable[ChatRequest],
+        endpoint: EndpointConfig,
+        log: ResultLog,
+        *,
+        concurrency: int,
+        progress: bool,
+        retry_failed: bool,
+        max_requests: int | None,
+        max_total_tokens: int | None,
+        max_consecutive_failures: int | None,
+        on_result: Callable[[ChatResult], None] | None,
+        total: int | None,
+    ) -> None:
+        self.requests: Iterator[ChatRequest] = iter(requests)
+        self.endpoint = endpoint
+        self.log = log
+        self.concurrency = concurrency
+        self.retry_failed = retry_failed
+        self.max_requests = max_requests
+        self.max_total_tokens = max_total_tokens
+        self.max_consecutive_failures = max_consecutive_failures
+        self.on_result = on_result
+        self.summary = RunSummary(results_path=str(log.path))
+        self.started = 0
+        self.retries = 0
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self.in_flight: set[tuple[str, int]] = set()
+        self.stopping = False
+        self.sigints = 0
+        self.stop_event = asyncio.Event()
+        self.error: BaseException | None = None
+        self.workers: list[asyncio.Task[None]] = []
+        self.progress = _Progress(progress, total, desc=endpoint.model)
+        self.chat_path = _path_of(endpoint.url("/chat/completions"))
+        self.timeout_s = endpoint.timeout_s
+
+    # -- control -------------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Stop taking new requests; in-flight ones finish and are written."""
+        if not self.stopping:
+            self.stopping = True
+            self.summary.stopped_reason = reason
+            self.stop_event.set()
+
+    def abandon(self) -> None:
+        """Cancel in-flight requests now (nothing half-written: lines are written whole or not at all)."""
+        for task in self.workers:
+            task.cancel()
+
+    def on_sigint(self) -> None:
+        self.sigints += 1
+        if self.sigints == 1:
+            self.stopping = True
+            self.summary.stopped_reason = "interrupted"  # also when a budget was already stopping the run
+            self.stop_event.set()
+            logger.warning(
+                "interrupted: waiting for %d in-flight requests to finish and be saved (Ctrl-C again to abandon them)",
+                len(self.in_flight),
+            )
+        else:
+            logger.warning("abandoning %d in-flight requests; they will be sent again on resume", len(self.in_flight))
+            self.abandon()
+
+    # -- work ----------------------------------------------------------------------------------
+
+    def _next_request(self) -> ChatRequest | None:
+        done = self.log.done
+        while not self.stopping:
+            if self.max_requests is not None and self.started >= self.max_requests:
+                self.stop("max_requests")
+                return None
+            if self.max_total_tokens is not None and self.summary.total_tokens >= self.max_total_tokens:
+                self.stop("max_total_tokens")
+                return None
+            try:
+                request = next(self.requests)
+            except StopIteration:
+                return None
+            key = (request.item_id, request.sample_index)
+            state = done.get(key)
+            if state is not None and (state or not self.retry_failed):
+                self.summary.skipped += 1
+                self.progress.skip()
+                continue
+            if key in self.in_flight:
+                logger.warning("duplicate request %s in the input while it is in flight; skipped", key)
+                self.progress.skip()
+                continue
+            self.started += 1
+            self.in_flight.add(key)
+            return request
+        return None
+
+    async def worker(self, client: HttpClient) -> None:
+        try:
+            while True:
+                request = self._next_request()
+                if request is None:
+                    return
+                key = (request.item_id, request.sample_index)
+                try:
+                    result = await self.call(client, request)
+                    if result is not None:  # None: stopped while waiting to retry; sent again on resume
+                        self.record(result)
+                finally:
+                    self.in_flight.discard(key)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # bad input row, full disk, a failing on_result: stop everyone, re-raise
+            if self.error is None:
+                self.error = exc
+            self.stop("error")
+            self.summary.stopped_reason = "error"
+            self.abandon()
+
+    def record(self, result: ChatResult) -> None:
+        self.log.append(result)
+        summary = self.summary
+        if result.error is None:
+            summary.succeeded += 1
+            usage = result.usage or {}
+            summary.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            summary.completion_tokens += int(usage.get("completion_tokens") or 0)
+            self.consecutive_failures = 0
+        else:
+            summary.failed += 1
+            self.consecutive_failures += 1
+            self.last_error = result.error
+            logger.debug("item %s sample %d failed: %s", result.item_id, result.sample_index, result.error)
+            if self.max_consecutive_failures and self.consecutive_failures >= self.max_consecutive_failures:
+                self.stop("too_many_failures")
+        self.progress.update(summary, self.retries)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    async def call(self, client: HttpClient, request: ChatRequest) -> ChatResult | None:
+        endpoint = self.endpoint
+        body = {"model": endpoint.model, **request.params, "messages": request.messages, "stream": False}
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        attempt = 0
+        while True:
+            attempt += 1
+            self.summary.attempts += 1
+            delay: float | None = None
+            start = time.monotonic()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    response = await client.request("POST", self.chat_path, payload)
+            except TimeoutError:
+                error = f"timeout: no complete answer within {self.timeout_s:g}s"
+            except HttpError as exc:
+                error = f"connection error: {exc}"
+            else:
+                latency = time.monotonic() - start
+                if response.status == 200:
+                    result = _parse_completion(request, response, latency, attempt)
+                    if isinstance(result, ChatResult):
+                        return result
+                    error = result
+                else:
+                    error = f"HTTP {response.status}: {_snippet(response.body)}"
+                    if response.status < 500 and response.status not in _RETRY_STATUS:
+                        return _failure(request, error, attempt, latency)
+                    delay = _retry_after(response.headers)
+                    if delay is not None:
+                        # At least what the server asked; up to 10% more so waiting workers do not return in one burst.
+                        delay = min(delay, endpoint.max_retry_after_s) * random.uniform(1.0, 1.1)
+            if attempt > endpoint.max_retries:
+                return _failure(request, f"{error} (after {attempt} attempts)", attempt, time.monotonic() - start)
+            if delay is None:
+                base = min(endpoint.backoff_max_s, endpoint.backoff_initial_s * 2 ** (attempt - 1))
+                delay = base / 2 + random.uniform(0, base / 2)  # "equal jitter": spread, yet never near zero
+            self.retries += 1
+            logger.debug("item %s sample %d: %s; retry %d in %.2fs", *request.key, error, attempt, delay)
+            if self.stopping and self.summary.stopped_reason in ("interrupted", "error"):
+                return None
+            wait_start = time.monotonic()
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+            except TimeoutError:
+                continue
+            if self.summary.stopped_reason in ("interrupted", "error"):
+                return None
+            # A budget stop lets in-flight work finish, retries included: wait out the rest of the delay.
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - wait_start)))
+
+    async def execute(self) -> RunSummary:
+        begin = time.monotonic()
+        client = make_client(
+            self.endpoint.base_url,
+            self.endpoint.request_headers(),
+            self.endpoint.connect_timeout_s,
+            self.endpoint.http_client,
+        )
+        try:
+            self.workers = [asyncio.create_task(self.worker(client)) for _ in range(self.concurrency)]
+            outcomes = await asyncio.gather(*self.workers, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+        finally:
+            for task in self.workers:
+                task.cancel()
+            await client.aclose()
+            self.progress.close(self.summary, self.retries)
+            self.summary.elapsed_s = time.monotonic() - begin
+        if self.error is not None:
+            raise self.error
+        summary = self.summary
+        logger.info(
+            "runner: %d ok, %d failed, %d already done, %d HTTP requests, %d tokens in %.1fs (%.1f req/s)%s",
+            summary.succeeded,
+            summary.failed,
+            summary.skipped,
+            summary.attempts,
+            summary.total_tokens,
+            summary.elapsed_s,
+            summary.requests_per_s,
+            f"; stopped: {summary.stopped_reason}" if summary.stopped_reason else "",
+        )
+        if summary.stopped_reason == "too_many_failures":
+            raise EndpointError(
+                f"stopped after {self.consecutive_failures} failed requests in a row to {self.endpoint.base_url} "
+                f"(last: {self.last_error}); fix the endpoint and run again to resume"
+            )
+        return summary
+
+
+def _path_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _failure(request: ChatRequest, error: str, attempts: int, latency: float) -> ChatResult:
+    return ChatResult(
+        item_id=request.item_id,
+        sample_index=request.sample_index,
+        error=" ".join(error.split()),
+        attempts=attempts,
+        latency_s=round(latency, 4),
+    )
+
+
+def _parse_completion(request: ChatRequest, response: Response, latency: float, attempt: int) -> ChatResult | str:
+    """A result from a 200 body, or the error string when the body is not a chat completion (retried)."""
+    try:
+        data = json.loads(response.body)
+        choice = data["choices"][0]
+        message = choice["message"]
+        content = message.get("content")
+        reasoning_field = message.get("reasoning_content") or message.get("reasoning")
+        if content is not None and not isinstance(content, str):
+            raise TypeError("message.content is not a string")
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return f"malformed response ({type(exc).__name__}: {exc}): {_snippet(response.body, 120)}"
+    reasoning, completion = split_reasoning(content, reasoning_field if isinstance(reasoning_field, str) else None)
+    usage = data.get("usage")
+    return ChatResult(
+        item_id=request.item_id,
+        sample_index=request.sample_index,
+        reasoning=reasoning,
+        completion=completion,
+        content=content,
+        finish_reason=choice.get("finish_reason"),
+        usage=usage if isinstance(usage, dict) else None,
+        latency_s=round(latency, 4),
+        error=None,
+        attempts=attempt,
+        model=data.get("model"),
+    )
+
+
+async def arun_chat(
+    requests: Iterable[ChatRequest],
+    endpoint: EndpointConfig,
+    results_path: str | Path,
+    *,
+    concurrency: int = 32,
+    progress: bool = True,
+    retry_failed: bool = True,
+    max_requests: int | None = None,
+    max_total_tokens: int | None = None,
+    max_consecutive_failures: int | None = 100,
+    fsync: bool = False,
+    total: int | None = None,
+    on_result: Callable[[ChatResult], None] | None = None,
+    _run_hook: Callable[[Any], None] | None = None,
+) -> RunSummary:
+    """Async core of :func:`run_chat` (same arguments, no endpoint check, no signal handling).
+
+    Cancelling the task that awaits it cancels in-flight requests; finished results are already
+    in the log.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if total is None and hasattr(requests, "__len__"):
+        total = len(requests)  # type: ignore[arg-type]
+    with ResultLog(results_path, fsync=fsync) as log:
+        run = _Run(
+            requests,
+            endpoint,
+            log,
+            concurrency=concurrency,
+            progress=progress,
+            retry_failed=retry_failed,
+            max_requests=max_requests,
+            max_total_tokens=max_total_tokens,
+            max_consecutive_failures=max_consecutive_failures,
+            on_result=on_result,
+            total=total,
+        )
+        if _run_hook is not None:
+            _run_hook(run)
+        return await run.execute()
+
+
+def run_chat(
+    requests: Iterable[ChatRequest],
+    endpoint: EndpointConfig,
+    results_path: str | Path,
+    *,
+    concurrency: int = 32,
+    progress: bool = True,
+    retry_failed: bool = True,
+    max_requests: int | None = None,
+    max_total_tokens: int | None = None,
+    max_consecutive_failures: int | None = 100,
+    fsync: bool = False,
+    check: bool = True,
+    total: int | None = None,
+    on_result: Callable[[ChatResult], None] | None = None,
+) -> RunSummary:
+    """Send every request to ``endpoint`` and append one result per (item_id, sample_index) to ``results_path``.
+
+    Resumable: results already in the log are not requested again, so a run killed at any moment
+    (``kill -9`` included) continues where it stopped when called again with the same arguments.
+    Requests are pulled lazily from ``requests`` by ``concurrency`` workers, and results go to the
+    log as they arrive, not to memory: read them with :func:`~finr1_core.runner.iter_results`.
+
+    Retries (up to ``endpoint.max_retries``, exponential backoff with jitter, or the server's
+    ``Retry-After``) cover connection errors, timeouts, malformed 200 bodies, 408, 429 and 5xx;
+    other 4xx fail at once. A call that still fails is written with its ``error``, never dropped.
+
+    Ctrl-C stops taking requests and waits for the in-flight ones to be written (a second Ctrl-C
+    abandons them), then raises :class:`RunInterrupted` (a ``KeyboardInterrupt``).
+
+    Args:
+        requests: Any iterable of :class:`ChatRequest` (a generator keeps memory flat). Keys must be
+            unique; a duplicate is skipped only when already logged or in flight.
+        endpoint: Where to send them.
+        results_path: The JSONL result log (created if missing, locked while the run lasts).
+        concurrency: Requests in flight at once.
+        progress: Show a tqdm bar on stderr (rate, ETA, tokens, errors, retries).
+        retry_failed: On resume, send again the keys whose logged result is a failure
+            (``False``: treat them as done).
+        max_requests: Start at most this many requests in this run (retries not counted).
+        max_total_tokens: Start no new request once this run's results used this many tokens
+            (requests in flight finish, so the total can exceed it by their share).
+        max_consecutive_failures: Stop with :class:`EndpointError` after this many failed results
+            in a row (an endpoint that went away); ``None`` never stops.
+        fsync: ``fsync`` the log after each line (power-loss safety; see :mod:`.results`).
+        check: Call :func:`check_endpoint` first.
+        total: Number of requests, for the progress bar's ETA (taken from ``len(requests)`` if
+            it has one).
+        on_result: Called with each result after it is written.
+
+    Returns:
+        Counts for this run; ``stopped_reason`` says whether a budget stopped it early.
+
+    Raises:
+        EndpointError: Unreachable endpoint, refused key or unknown model at start; too many
+            failures in a row.
+        ArtifactError: Another process holds the result log.
+        InputError: The result log has a corrupt line (other than an unfinished last line).
+        RunInterrupted: After a clean stop on Ctrl-C.
+    """
+    if check:
+        check_endpoint(endpoint)
+    holder: list[_Run] = []
+
+    async def _main() -> RunSummary:
+        loop = asyncio.get_running_loop()
+        handle_sigint = threading.current_thread() is threading.main_thread()
+        if handle_sigint:
+            loop.add_signal_handler(signal.SIGINT, lambda: holder[0].on_sigint() if holder else None)
+        try:
+            return await arun_chat(
+                requests,
+                endpoint,
+                results_path,
+                concurrency=concurrency,
+                progress=progress,
+                retry_failed=retry_failed,
+                max_requests=max_requests,
+                max_total_tokens=max_total_tokens,
+                max_consecutive_failures=max_consecutive_failures,
+                fsync=fsync,
+                total=total,
+                on_result=on_result,
+                _run_hook=holder.append,
+            )
+        finally:
+            if handle_sigint:
+                loop.remove_signal_handler(signal.SIGINT)
+
+    summary = asyncio.run(_main())
+    if summary.stopped_reason == "interrupted":
+        raise RunInterrupted(summary)
+    return summary
