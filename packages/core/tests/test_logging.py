@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from finr1_core.logging import redact, setup_logging
+from finr1_core.logging import REDACTED, redact, setup_logging
 
 SECRET = "sk-test-0123456789abcdefXYZ"
 
@@ -27,7 +27,7 @@ def test_secrets_redacted_every_level(monkeypatch, capsys, fmt, level):
     err = capsys.readouterr().err
     assert "plain-env-secret-value" not in err
     assert SECRET not in err and "hf_abcdefghijklmnop1234" not in err
-    assert err.count("***") >= 4
+    assert err.count(REDACTED) >= 4
     if fmt == "json":
         lines = [json.loads(line) for line in err.strip().splitlines() if line.startswith("{")]
         assert lines and all({"time", "level", "message"} <= set(line) for line in lines)

@@ -159,21 +159,12 @@ def load_config(model_cls: type[M], path: str | Path | None = None, overrides: M
         raise ConfigError(_format_error(model_cls, exc, "command line")) from None
 
 
-_SECRET_KEY = ("key", "token", "secret", "password", "authorization", "credential")
-
-
 def redact_config(value: Any) -> Any:
-    """Return a copy of a config mapping with secret-looking keys removed (``api_key_env`` names are kept)."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            lowered = str(k).lower()
-            if any(s in lowered for s in _SECRET_KEY) and not lowered.endswith("_env"):
-                continue
-            out[k] = redact_config(v)
-        return out
-    if isinstance(value, list):
-        return [redact_config(v) for v in value]
-    return value
+    """Return a JSON-ready copy of a config with secret-looking keys and values removed.
+
+    One implementation for logs, cards and lineage: :func:`finr1_core.lineage.redact` (``*_env`` keys,
+    which only name a variable, are kept).
+    """
+    from finr1_core.lineage import redact
+
+    return redact(value)

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Literal
 
-REDACTED = "***"
+from finr1_core.lineage import REDACTED  # one marker for logs, cards and lineage
 
 _SECRET_ENV_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _PATTERNS = [
@@ -42,10 +42,17 @@ def _secret_values() -> list[str]:
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with secret values, bearer tokens and Authorization headers replaced by ``***``."""
+    """Return ``text`` with secret values, bearer tokens and Authorization headers replaced by a marker.
+
+    On top of :func:`finr1_core.lineage.redact_text` (secret env values, token shapes, URL passwords),
+    log lines also lose header-style secrets (``Authorization: Bearer …``, ``api_key=…``).
+    """
+    from finr1_core.lineage import redact_text
+
     for value in _secret_values():
         if value in text:
             text = text.replace(value, REDACTED)
+    text = redact_text(text)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text
