@@ -1,0 +1,72 @@
+"""Class labels with per-benchmark synonyms (TFNS: 0 bearish/negative, 1 bullish/positive, 2 neutral)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from finr1_core.answers._text import normalize_span
+
+_NEGATION_RE = re.compile(
+    r"(?:\bnot|n't|\bnon-?|\bno|rather\s+than|instead\s+of|\bnor|不是|并非|而非|非|不属于|不)\s*(?:a\s+|an\s+|very\s+|really\s+)?$",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=64)
+def _compile(items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pattern[str], dict[str, str]]:
+    lookup: dict[str, str] = {}
+    for label_id, synonyms in items:
+        lookup[label_id.lower()] = label_id
+        for syn in synonyms:
+            if syn.strip():
+                lookup.setdefault(syn.strip().lower(), label_id)
+    parts = []
+    for tok in sorted(lookup, key=len, reverse=True):
+        esc = re.escape(tok)
+        # ASCII tokens need word edges ("0" must not hit "0.5" or "10"); CJK tokens do not have any
+        parts.append(rf"(?<![A-Za-z0-9.]){esc}(?![A-Za-z0-9]|\.\d)" if tok.isascii() else esc)
+    return re.compile("|".join(parts), re.IGNORECASE), lookup
+
+
+def _key(labels: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((str(k).strip(), tuple(str(s) for s in (v or ()))) for k, v in labels.items())
+
+
+def parse_label(text: str, labels: dict[str, list[str]], *, ids: bool = True) -> str | None:
+    """The first non-negated label named in ``text`` ("not bearish but neutral" → the neutral id).
+
+    Args:
+        text: An answer span.
+        labels: Label id → synonyms.
+        ids: Whether bare ids ("0", "2") count; off for free prose, where digits are ordinary numbers.
+    """
+    s = normalize_span(text).replace('"', " ").replace("'", " ").strip("$ ")
+    if not s:
+        return None
+    pattern, lookup = _compile(_key(labels))
+    for m in pattern.finditer(s):
+        tok = m.group(0).lower()
+        label_id = lookup[tok]
+        if not ids and tok == label_id.lower() and tok not in {syn.lower() for syn in labels.get(label_id, [])}:
+            continue
+        if _NEGATION_RE.search(s, max(0, m.start() - 16), m.start()):
+            continue
+        return label_id
+    return None
+
+
+def label_in_region(region: str, labels: dict[str, list[str]]) -> str | None:
+    """Fallback: the label named on the last line that names one (synonyms only, not bare ids)."""
+    for line in reversed([ln for ln in region.splitlines() if ln.strip()]):
+        got = parse_label(line, labels, ids=False)
+        if got is not None:
+            return got
+    return None
+
+
+def parse_reference_label(reference: str | float | int, labels: dict[str, list[str]]) -> str | None:
+    """Gold label id: the id itself (``0`` or ``"0"``) or one of its synonyms."""
+    text = str(int(reference)) if isinstance(reference, float) and reference.is_integer() else str(reference).strip()
+    _, lookup = _compile(_key(labels))
+    return lookup.get(text.lower())
