@@ -1,0 +1,141 @@
+"""Configuration of ``finr1-evaluate run``: defaults < YAML ``--config`` < explicit flags.
+
+The defaults are Fin-R1's evaluation settings (RECIPE.md §7): temperature 0.6, top_p 0.95,
+max_tokens 4096, one sample per item, no system prompt, 1,000 items per benchmark drawn stratified
+with seed 42, and a GPT-4o judge at temperature 0 / top_p 0.9 that sees only the reference and the
+extracted final answer. Secrets are never stored here: endpoints name the environment variable
+that holds their key (``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from finr1_core.config import StrictModel
+
+Strategy = Literal["rule", "judge", "rule_then_judge"]
+ApiMode = Literal["chat", "completions"]
+PromptFormat = Literal["plain", "chatml"]
+
+
+class ModelEndpoint(StrictModel):
+    """The model under test: any OpenAI-compatible endpoint, or a raw completions URL."""
+
+    base_url: str | None = Field(default=None, description="Endpoint base URL (…/v1), or the full URL in raw mode.")
+    model: str | None = Field(default=None, description="Model name sent with every request.")
+    api_key_env: str | None = Field(default=None, description="Name of the env var holding the API key.")
+    api_mode: ApiMode = Field(
+        default="chat",
+        description=(
+            "chat: POST {base_url}/chat/completions with messages (the openai client, through finr1_core.runner). "
+            "completions: the raw HTTP mode: POST a prompt string to {base_url}/completions "
+            "(or to base_url itself when it does not end in /v1)."
+        ),
+    )
+    prompt_format: PromptFormat = Field(
+        default="plain", description="completions mode only: how messages become one prompt string."
+    )
+    timeout_s: float = Field(default=600.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int = Field(default=5, ge=0, description="Retries on connection errors, 429 and 5xx.")
+
+
+class Sampling(StrictModel):
+    """Generation parameters of the model under test (RECIPE.md §7)."""
+
+    temperature: float = Field(default=0.6, ge=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_tokens: int = Field(default=4096, gt=0)
+    n: int = Field(default=1, description="Samples per item; Fin-R1 used 1 (only 1 is supported).")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="Extra request fields (e.g. repetition_penalty, top_k)."
+    )
+
+    @field_validator("n")
+    @classmethod
+    def _only_one(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("only n = 1 is supported (Fin-R1's evaluation used one sample per item)")
+        return value
+
+    def request_params(self) -> dict[str, Any]:
+        """The parameters as sent in the request body."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, **self.extra_body}
+
+
+class JudgeSettings(StrictModel):
+    """The LLM judge for free-text items (RECIPE.md §7); disabled while ``base_url`` is unset."""
+
+    base_url: str | None = Field(default=None, description="Judge endpoint (…/v1); unset = no judge.")
+    model: str = Field(default="gpt-4o", description="Judge model name.")
+    api_key_env: str | None = Field(default=None, description="Name of the env var holding the judge key.")
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    max_tokens: int = Field(default=4096, gt=0)
+    timeout_s: float = Field(default=400.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, description="Transport retries per judge request.")
+    attempts: int = Field(
+        default=3, ge=1, description="Judge requests per item when the verdict has no usable score; then judge_failed."
+    )
+    prompt: str | None = Field(
+        default=None,
+        description="Judge prompt template with {reference}, {answer} and {label_map}; unset = the built-in one.",
+    )
+    concurrency: int | None = Field(default=None, gt=0, description="Concurrent judge requests (default: run's).")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a judge endpoint is configured."""
+        return bool(self.base_url)
+
+
+class EvalConfig(StrictModel):
+    """Everything ``finr1-evaluate run`` needs; recorded (secrets removed) in ``results.json``."""
+
+    benchmarks: list[str] = Field(default_factory=list, description="Benchmark names from the registry.")
+    data: str | None = Field(
+        default=None,
+        description="Local data: one PATH for every benchmark, or NAME=PATH pairs separated by commas.",
+    )
+    samples: bool = Field(default=False, description="Use each benchmark's small shipped sample instead.")
+    model: ModelEndpoint = Field(default_factory=ModelEndpoint)
+    sampling: Sampling = Field(default_factory=Sampling)
+    system_prompt: str | None = Field(default=None, description="System prompt; Fin-R1's evaluation sent none.")
+    prompt_variant: Literal["faithful", "clean"] = "faithful"
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    scoring: dict[str, Strategy] = Field(
+        default_factory=dict, description="Per-benchmark scoring strategy, overriding the registry's default."
+    )
+    sample_size: int = Field(default=1000, gt=0, description="Items per benchmark (all when the set is smaller).")
+    limit: int | None = Field(default=None, gt=0, description="Cap on items per benchmark (quick runs).")
+    seed: int = 42
+    ids_from: str | None = Field(default=None, description="results.json whose sampled ids are reused.")
+    concurrency: int = Field(default=16, gt=0)
+    rescore: bool = Field(default=False, description="Score cached responses only; never generate.")
+    label: str | None = Field(default=None, description="Row name in results.md and reports (default: the model).")
+    output: str | None = None
+
+    def cache_key(self) -> str:
+        """Hash of what determines a response: model, sampling, prompt variant, system prompt, API mode."""
+        payload = {
+            "model": self.model.model,
+            "api_mode": self.model.api_mode,
+            "prompt_format": self.model.prompt_format if self.model.api_mode == "completions" else None,
+            "sampling": self.sampling.model_dump(mode="json"),
+            "prompt_variant": self.prompt_variant,
+            "system_prompt": self.system_prompt,
+        }
+        return short_hash(payload)
+
+    def effective_sample_size(self) -> int:
+        """``sample_size`` capped by ``limit``."""
+        return min(self.sample_size, self.limit) if self.limit else self.sample_size
+
+
+def short_hash(payload: Any, length: int = 12) -> str:
+    """A stable short hex digest of a JSON-able value."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
