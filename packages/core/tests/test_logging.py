@@ -36,3 +36,10 @@ def test_secrets_redacted_every_level(monkeypatch, capsys, fmt, level):
 def test_redact_leaves_ordinary_text_alone():
     text = "answer is 42 with temperature 0.6, model Fin-R1, api_key_env=DEEPSEEK_API_KEY"
     assert redact(text) == text
+
+
+def test_working_directory_is_not_a_secret(monkeypatch, tmp_path):
+    # PWD/OLDPWD look like "password" abbreviations but hold paths; redacting them mangles every path.
+    monkeypatch.setenv("PWD", str(tmp_path))
+    monkeypatch.setenv("OLDPWD", str(tmp_path))
+    assert redact(f"wrote {tmp_path}/artifacts/distill") == f"wrote {tmp_path}/artifacts/distill"

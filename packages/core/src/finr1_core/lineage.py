@@ -32,7 +32,9 @@ SCHEMA_VERSION = 1
 # --- redaction ---------------------------------------------------------------------------------
 
 # A key is secret when its last word is one of these ("hf_token", "api_key", "x-api-key") ...
-_SECRET_LAST_WORDS = {"key", "keys", "apikey", "token", "auth", "secret", "secrets", "password", "pwd", "passwd"}
+_SECRET_LAST_WORDS = {"key", "keys", "apikey", "token", "auth", "secret", "secrets", "password", "passwd"}
+# "pwd" is not on the list: the shell's PWD/OLDPWD hold the working directory, and redacting it would
+# mangle every path in every log line.
 # ... or when any word is one of these ("client_secret_value", "authorization_header").
 _SECRET_ANY_WORDS = {
     "secret", "secrets", "password", "passwd", "passphrase", "authorization", "apikey", "credential",
