@@ -4,10 +4,12 @@ Compares with math-verify (parse + verify), the usual rule grader of open-r1-sty
 
     taskset -c 0 .venv/bin/python bench/answers_bench.py            # both, single core
     taskset -c 0 .venv/bin/python bench/answers_bench.py --no-math-verify
+    .venv/bin/python bench/answers_bench.py --cases bench/data/answers_heldout.jsonl --agreement-only
 
 Inputs: ``bench/data/answers_cases.jsonl`` (one case per line: ``prediction``, ``reference``, ``answer_type``,
 optional ``question``/``choices``/``labels``, and the human verdict ``human``: true, false, or null for
-free-form answers that need a judge).
+free-form answers that need a judge). ``--cases bench/data/answers_heldout.jsonl`` grades the independent held-out
+set instead (written by a second person, see ``bench/README.md``); an optional ``batch`` field is reported apart.
 """
 
 from __future__ import annotations
@@ -118,12 +120,20 @@ def agreement(fn, cases: list[dict[str, Any]]) -> dict[str, Any]:
                 agree["decidable"] += 1
         else:
             misses.append((case["id"], case["human"], got))
+        if "batch" in case:
+            total[f"batch {case['batch']}"] += 1
+            agree[f"batch {case['batch']}"] += got == case["human"]
     return {"total": dict(total), "agree": dict(agree), "misses": misses}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument(
+        "--data", "--cases", dest="data", type=Path, default=DATA, help="Cases JSONL (default: %(default)s)."
+    )
+    ap.add_argument(
+        "--agreement-only", action="store_true", help="Only the agreement with the human verdicts, no timing."
+    )
     ap.add_argument("--seconds", type=float, default=3.0, help="Minimum timing per measurement.")
     ap.add_argument("--no-math-verify", action="store_true")
     ap.add_argument("--json", type=Path, help="Also write the numbers here.")
@@ -144,6 +154,22 @@ def main(argv: list[str] | None = None) -> int:
 
     for case, pred in zip(cases, with_think, strict=True):  # padding must not change a verdict
         assert ours(case, pred) == ours(case), case["id"]
+
+    if args.agreement_only:
+        a = agreement(ours, cases)
+        report["finr1_agreement"] = a
+        print(f"cases: {len(cases)} ({args.data})")
+        print(
+            f"finr1_agreement: {a['agree'].get('all', 0)}/{a['total']['all']} "
+            f"({100 * a['agree'].get('all', 0) / a['total']['all']:.1f}%)"
+        )
+        for key in sorted(k for k in a["total"] if k not in ("all", "decidable")):
+            print(f"  {key:<17} {a['agree'].get(key, 0):>3}/{a['total'][key]:<3}")
+        for miss in a["misses"]:
+            print(f"  disagrees: {miss[0]} human={miss[1]} rule={miss[2]}")
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return 0
 
     r1, w1, n1 = rate(ours, cases, with_think, args.seconds)
     r2, w2, n2 = rate(ours, cases, no_think, args.seconds)

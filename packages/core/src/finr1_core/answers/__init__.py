@@ -21,12 +21,19 @@ Extraction (all types):
        answer is", "Answer:", "the correct option is", "答案是/为/：", "正确答案", "判断：", "结论：", "故选",
        "应选", "答：", "正确的有", and a later "actually, it is …" correction. The answer is read at the
        start of the text after the phrase. A region that is one short line is also read whole ("选项C").
-    4. Type-aware fallbacks: numeric → the last line with a number (years alone do not count); choice →
+    4. Type-aware fallbacks: numeric → the last line with a number (years alone do not count; a closing remark
+       such as "Note: …", "This assumes …" or a working line "Calculation: 8.1 ÷ 56.0" without a result is
+       skipped while an earlier line has a number), else an English count word when the answer has no digits
+       ("three segments"; Chinese numerals are not read); choice →
        the last choice *statement* in the last 1,500 characters ("故选B", "选项C正确", "对应选项A",
-       "D is correct"), per-option verdict lines marking one option ✓/正确, a line that is only a letter,
-       or a final line that is one option's text (not one rejecting it); boolean → a line that opens with
-       its verdict, else the last line with an explicit 正确/错误/true/false word, else a plain negated
-       statement ("did not outperform") reads as no; label → the last line naming a label synonym.
+       "D is correct", "A、B、D 正确"), per-option verdict lines marking one option ✓/正确, a line that is only a
+       letter, option texts tagged with their own letter ("货币资金（A）、应收账款（B）"), or the last sentence
+       (or the one clause) of the final lines that affirms one option's text ("X不属于…。Y属于…。" → Y;
+       "应该是Y吧，不是X" → Y); boolean → a line that opens with its verdict, else the last line with an
+       explicit 正确/错误/true/false word, else a plain negated statement ("did not outperform") reads as no,
+       else, for a yes/no question about one direction ("did revenue increase"), an answer that states one
+       direction ("revenue grew …" → yes, "fell" → no); label → "Sentiment:"/"the sentiment is"/"情感倾向："
+       phrases, then the last line naming a label synonym.
     Hedges are wrong: "12 or 15", "between 14% and 15%", "B or C" for a single-answer item.
 
 numeric:
@@ -48,8 +55,15 @@ numeric:
       billions ("$94 million" ≡ gold 94; "1.2 billion" ≡ 1200000000). A full figure with no scale word
       matches a bare gold that is exactly it divided by 1000, 10^6 or 10^9 ("94,000,000" ≡ 94 from a table
       in millions), never by other factors (1200 is not 12); a question saying "in millions" allows rounding.
-    * Sign always matters, except where the answer itself says "decrease/decline/下降" next to a positive
-      number (≡ negative gold), or the question asks for a decrease and the answer is negative.
+    * Sign always matters, except where the answer itself says "decrease/decline/fell/less/下降/负增长" next to
+      a positive number, also on the line around a box ("decreased by \\boxed{7.1\\%}") (≡ negative gold); where
+      the question asks for a decrease and the answer is negative; and where the question asks for the size of
+      a fall ("by what percentage did X decrease", not "what was the change") and the answer is positive and
+      does not say it rose (FinQA's gold is new - old, so negative).
+    * A question that names the gold's unit ("in millions", "单位：万元") decides explicit scales: "1229.5
+      thousand" is not a gold of 1,229.5 "in millions"; "$1.23 billion" is.
+    * Brackets: "(3.5)" is an accounting negative, but not a year ("Revenue (2019): 5,230") and not an aside in
+      a sentence ("Half of the price (50%) was goodwill": a noun before, the sentence going on after).
     * Rounding-aware equality: each written number has the precision of its last digit (a numeric gold is
       exact). Two values match when they differ by at most half a unit of the coarser precision: gold "34%"
       vs 34.46 → match; gold "10%" vs 9.96% → match; "14.5%" vs 0.14464 → match. A *prediction* coarser
@@ -64,15 +78,20 @@ numeric:
 choice:
     Letters as sets: ``\\boxed{B}``, "答案是 B", "(B)", "B. 资产负债表", "A, B and D", "ABD" (≡ A,B,D), lower case
     only when alone (``\\boxed{b}``). A set must equal the gold set (BD ≠ ABD); two letters for a
-    single-answer item are wrong. The final statement wins over options merely discussed. With ``choices``, an
-    answer written as the option's text (or the option's number) maps to its letter when unambiguous.
+    single-answer item are wrong. The final statement wins over options merely discussed; a letter named to reject
+    it ("C 错误", "C is wrong", "B，C选项是干扰项") is not chosen. "【答案】B" and "答案ABD" are answer phrases.
+    With ``choices``, an answer written as the option's text (or the option's number) maps to its letter when
+    unambiguous and not rejected ("不是资产负债表").
 boolean:
     yes/no, true/false, correct/incorrect, 正确/错误, 对/错, 是/否, 合规/不合规, √/×; negated forms first
-    (不正确, not correct); "是否" is never read as a verdict; "是" and "对" count only standing alone.
+    (不正确, not correct); "是否" is never read as a verdict; "是" and "对" count only standing alone. Both
+    verdicts at once ("Yes and no: …", "是也不是") are wrong.
 label:
     Label ids and per-benchmark synonyms (``labels``); the first label named that is not negated ("not
-    bearish"). Bare ids count only inside a box or after an answer phrase. Without ``labels``, only an exact
-    id match is decided.
+    bearish", "no clear positive or negative tone": a negation covers a list joined by or/nor/and/、). Bare ids
+    count only inside a box or after an answer phrase. A label whose synonyms hold positive/bullish,
+    negative/bearish or neutral also accepts the Chinese words (正面/积极/利好/看涨, 负面/消极/利空/看跌,
+    中性/中立). Without ``labels``, only an exact id match is decided.
 text / code:
     Extracted, never decided (``correct=None``): route them to the judge. Empty answers are wrong.
 """

@@ -98,6 +98,54 @@ def boolean_in_region(region: str) -> bool | None:
     return None
 
 
+# "Yes and no: revenue rose, but organic revenue fell": both verdicts at once is no answer.
+_HEDGE_RE = re.compile(
+    r"\b(?:both\s+)?yes\s+and\s+no\b|\bpartly\s+(?:yes|true)\b|既是又不是|是也不是|既对又不对|对也不对", re.IGNORECASE
+)
+
+# Yes/no questions about a direction ("did revenue increase …?") answered by stating the direction
+# ("Revenue grew from $4.8bn to $5.2bn"): a careful grader reads that as the verdict.
+_YN_QUESTION_RE = re.compile(
+    r"^\W*(?:did|does|do|was|were|is|are|has|have|had|will|would|can|could)\b|是否|有没有|[吗么][?？]?\s*$",
+    re.IGNORECASE,
+)
+_UP_RE = re.compile(
+    r"increas|\brise\b|\brose\b|\brisen\b|\bgr[eo]w|\bgrown\b|\bhigher\b|improv|exceed|outperform|surpass|"
+    r"\bwent\s+up\b|\bgo\s+up\b|上升|增长|增加|提高|上涨|改善|超过",
+    re.IGNORECASE,
+)
+_DOWN_RE = re.compile(
+    r"decreas|declin|\bfell\b|\bfall|\bfallen\b|\bdropp?|\blower\b|\bworse|deteriorat|shr[ai]nk|underperform|"
+    r"\bwent\s+down\b|\bgo\s+down\b|下降|减少|降低|下跌|恶化|负增长",
+    re.IGNORECASE,
+)
+
+
+def hedged(text: str) -> bool:
+    """Whether an answer gives both verdicts ("Yes and no", "是也不是")."""
+    return _HEDGE_RE.search(text) is not None
+
+
+def direction_verdict(region: str, question: str | None) -> bool | None:
+    """Yes/no read from a stated direction when the question asks about exactly one direction.
+
+    "Did total revenue increase?" + "Revenue grew from … to …" → yes; + "Revenue fell …" → no. Only when the
+    question names one direction, the answer's last two lines name exactly one and nothing is negated.
+    """
+    if not question or _YN_QUESTION_RE.search(question) is None:
+        return None
+    q_up, q_down = _UP_RE.search(question) is not None, _DOWN_RE.search(question) is not None
+    if q_up == q_down:
+        return None
+    tail = "\n".join([ln for ln in region.splitlines() if ln.strip()][-2:])
+    if _NEGATED_RE.search(tail) or _UNSURE_RE.search(tail) or re.search(r"\bnot\b|不|没", tail):
+        return None
+    a_up, a_down = _UP_RE.search(tail) is not None, _DOWN_RE.search(tail) is not None
+    if a_up == a_down:
+        return None
+    return a_up == q_up
+
+
 def parse_reference_boolean(reference: str | float | int | bool) -> bool | None:
     """Gold yes/no: ``bool``, 1/0, or any text :func:`parse_boolean` reads."""
     if isinstance(reference, bool):

@@ -24,8 +24,8 @@ _TERMINATORS = frozenset(" \t\n.,，。、:：;；)]）】!！?？*\"'”’$-�
 # Choice assertions anywhere in a region, e.g. "故选B", "选项C正确", "D is correct", "答案选A".
 _CHOSEN_RE = re.compile(
     r"选(?!项)(?:择)?\s*[:：]?\s*\**\s*[(（]?([A-F](?:\s*[、,，和与及]?\s*[A-F])*)(?![A-Za-z])|"
-    r"(?<![A-Za-z])[(（]?([A-F])[)）]?\s*(?:项|选项)?\s*(?:的)?(?:说法|表述|描述|观点)?\s*(?:是|为)?\s*"
-    r"(?:正确|符合题意|当选|最合适|最佳)|"
+    r"(?<![A-Za-z])[(（]?([A-F](?:\s*[、,，和与及]\s*[A-F])*)[)）]?\s*(?:项|选项)?\s*(?:的)?(?:说法|表述|描述|观点)?\s*"
+    r"(?:均|都)?\s*(?:是|为)?\s*(?:正确|符合题意|当选|最合适|最佳)|"
     r"(?:[Oo]ption|[Cc]hoice)\s*[(（]?([A-F])[)）]?\s*(?:is|would\s+be)\s+(?:the\s+)?(?:correct|right|best|true)\b|"
     r"(?<![A-Za-z])[(（]?([A-F])[)）]?\s+is\s+(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)|"
     r"(?:对应|即|就是|应为|为|是|属于)\s*(?:选项|答案)\s*[(（]?([A-F])[)）]?(?![A-Za-z])(?!\s*(?:项)?\s*(?:错误|不正确|不对))|"
@@ -38,7 +38,17 @@ _MARKED_LINE_RE = re.compile(
     r"[\s*_`]*$",
 )
 _TAIL_CHARS = 1500
-_REJECTED_RE = re.compile(r"错误|不正确|不对|不符合|排除|[×✗✘❌]|\b(?:wrong|incorrect|false|eliminate)", re.IGNORECASE)
+_REJECTED_RE = re.compile(
+    r"错误|不正确|不对|不符合|排除|干扰|[×✗✘❌]|\b(?:wrong|incorrect|false|eliminate)", re.IGNORECASE
+)
+# In one sentence that names an option's text, these say the option is *not* the answer ("X不属于扩张性政策").
+_SENTENCE_REJECTED_RE = re.compile(
+    r"错误|不正确|不对|不符合|排除|不属于|不是|并非|而非|不能|无关|[×✗✘❌]|"
+    r"\b(?:wrong|incorrect|false|eliminate|not|isn't|aren't|doesn't|don't|rather\s+than|instead\s+of)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[。！!？?；;])|(?<=\.)\s+")
+_TAG_RE = re.compile(r"[(（]\s*(?:option\s+|选项)?([A-F])\s*[)）]", re.IGNORECASE)
 _MARKS = frozenset("×✗✘❌✓√✔✅")
 _LETTER_LINE_RE = re.compile(
     r"^[\s*#>\-_`]*[(（【]?([A-F](?:\s*[、,，和与及]?\s*[A-F])*)[)）】]?[\s*_`]*(?:[.、:：)）]\s*(.*))?$"
@@ -99,8 +109,8 @@ def letters_at_start(span: str, valid: frozenset[str]) -> str | None:
         return "".join(sorted(m.group(1)))
     pos = _FILLER_RE.match(s).end()
     first = _letter_at(s, pos, valid, allow_lower)
-    if first is None:
-        return None
+    if first is None or _REJECTS_LETTER_RE.match(s, first[1]):
+        return None  # "C 错误（…）", "C is wrong": the letter is named to reject it
     letters = {first[0]}
     end = first[1]
     while True:
@@ -110,6 +120,9 @@ def letters_at_start(span: str, valid: frozenset[str]) -> str | None:
         nxt = _letter_at(s, sep.end(), valid, False)
         if nxt is None:
             break
+        clause = _CLAUSE_END_RE.search(s, nxt[1])
+        if _REJECTED_RE.search(s, nxt[1], clause.start() if clause else len(s)):
+            break  # "正确答案是B，C选项是干扰项": the next letter starts a clause that rejects it
         letters.add(nxt[0])
         end = nxt[1]
     if end < len(s) and s[end] not in _TERMINATORS and not ("\u4e00" <= s[end] <= "\u9fff"):
@@ -186,10 +199,76 @@ def letters_in_region(region: str, valid: frozenset[str], choices: dict[str, str
         for line in reversed(lines[-2:]):
             if _REJECTED_RE.search(line):
                 continue  # "D项：所有者权益变动表——错误" names an option to reject it
-            got = letters_from_text(line, choices)
+            got = tagged_options(line, choices, valid)
             if got:
                 return got, "option_text"
+        for line in reversed(lines[-2:]):
+            # the last sentence that affirms one option's text: "X不属于扩张性政策。Y属于扩张性货币政策。" → Y
+            for sentence in reversed([t for t in _SENTENCE_SPLIT_RE.split(line) if t.strip()]):
+                if _REJECTED_RE.search(sentence):
+                    continue  # "D项：所有者权益变动表——错误" names an option to reject it
+                got = letters_from_text(sentence, choices)
+                if got and len(got) == 1 and _affirms(sentence, choices.get(got, "") or ""):
+                    return got, "option_text"
+                if got is None:
+                    # "应该是资产负债表吧，不是利润表": one option affirmed, the other named only to reject it
+                    affirmed = set()
+                    for clause in _CLAUSE_SPLIT_RE.split(sentence):
+                        one = letters_from_text(clause, choices) if clause.strip() else None
+                        if one and len(one) == 1 and _affirms(clause, choices.get(one, "") or ""):
+                            affirmed.add(one)
+                    if len(affirmed) == 1:
+                        return affirmed.pop(), "option_text"
     return None
+
+
+_NEG_BEFORE_RE = re.compile(r"(?:不是|并非|而非|不属于|排除|\bnot(?:\s+the)?|\bnor|\bexcept)\s*$", re.IGNORECASE)
+
+
+def _affirms(sentence: str, option: str) -> bool:
+    """Whether a sentence that names an option's text affirms it.
+
+    The clause holding the option must not reject it after naming it ("X不属于扩张性政策", "X is wrong"), and no
+    negation may stand right before it ("不是X", "not the X"); a negation further back frames the question
+    instead ("不属于经济法调整对象的是民事关系" answers a "which is not" item).
+    """
+    i = sentence.lower().find(option.strip().lower()) if option.strip() else -1
+    if i < 0:
+        return _SENTENCE_REJECTED_RE.search(sentence) is None
+    rest = sentence[i + len(option.strip()) :]
+    m = _CLAUSE_END_RE.search(rest)
+    clause_after = rest[: m.start()] if m else rest
+    return not (_SENTENCE_REJECTED_RE.search(clause_after) or _NEG_BEFORE_RE.search(sentence, max(0, i - 12), i))
+
+
+_CLAUSE_END_RE = re.compile(r"[,，;；。.!！?？:：()（）]")
+_CLAUSE_SPLIT_RE = re.compile(r"[,，;；]")
+_REJECTS_LETTER_RE = re.compile(
+    r"[ \t]*(?:项|选项)?[ \t]*(?:是|为)?[ \t]*(?:错误|不正确|不对|错的|[×✗✘❌]|"
+    r"(?:is|was)[ \t]+(?:wrong|incorrect|false|not[ \t]+correct)\b|wrong\b|incorrect\b)",
+    re.IGNORECASE,
+)
+
+
+def rejects_option(text: str) -> bool:
+    """Whether an answer's first clause rejects what it names ("不是资产负债表", "Not the income statement")."""
+    m = _CLAUSE_END_RE.search(text)
+    return _SENTENCE_REJECTED_RE.search(text[: m.start()] if m else text) is not None
+
+
+def tagged_options(line: str, choices: dict[str, str], valid: frozenset[str]) -> str | None:
+    """Letters written right after their own option text: "货币资金（A）、应收账款（B）和存货（D）属于流动资产"."""
+    letters = set()
+    for m in _TAG_RE.finditer(line):
+        letter = m.group(1).upper()
+        text = _norm_text(choices.get(letter, "") or "")
+        if (
+            letter in valid
+            and text
+            and _norm_text(line[max(0, m.start() - 4 * len(text) - 8) : m.start()]).endswith(text)
+        ):
+            letters.add(letter)
+    return "".join(sorted(letters)) or None
 
 
 def parse_reference_letters(reference: str | float | int, choices: dict[str, str] | None) -> str | None:

@@ -7,17 +7,24 @@ from dataclasses import dataclass
 
 from finr1_core.answers import numeric as _num
 from finr1_core.answers._text import normalize_span, squash
-from finr1_core.answers.boolean import boolean_in_region, parse_boolean, parse_reference_boolean
+from finr1_core.answers.boolean import (
+    boolean_in_region,
+    direction_verdict,
+    hedged,
+    parse_boolean,
+    parse_reference_boolean,
+)
 from finr1_core.answers.choice import (
     letters_at_start,
     letters_from_text,
     letters_in_region,
     parse_reference_letters,
+    rejects_option,
     valid_letters,
 )
 from finr1_core.answers.extract import answer_region, boxed_spans
 from finr1_core.answers.extract import candidate_spans as _spans
-from finr1_core.answers.label import label_in_region, parse_label, parse_reference_label
+from finr1_core.answers.label import label_after_phrase, label_in_region, parse_label, parse_reference_label
 from finr1_core.errors import InputError
 
 ANSWER_TYPES = ("numeric", "choice", "boolean", "label", "text", "code")
@@ -86,23 +93,41 @@ def _match_numeric(region: str, reference: str | float | int, question: str | No
     ref_fraction = ref is not None and not ref.percent and 0 < abs(ref.value) < 1
     prefer_percent = ratio_q or (ref is not None and ref.percent)
     prefer_plain = question is not None and not prefer_percent and not ref_fraction
-    found: tuple[str, _num.NumericSpan] | None = None
+    found: tuple[str, _num.NumericSpan, str] | None = None
     for rule, text in candidate_spans(region):
         ns = _num.parse_numeric_span(text)
         if ns.quantities:
-            found = (rule, ns)
+            found = (rule, ns, text)
             break
     if found is None:
+        caveat: tuple[str, _num.NumericSpan, str] | None = None
         for line in reversed(region.splitlines()):
             if not any(c.isdigit() for c in line):
                 continue
             ns = _num.parse_numeric_span(line)
             if ns.quantities and not all(q.year_like for q in ns.quantities):
-                found = ("last_number", ns)
+                if _CAVEAT_LINE_RE.match(line) or (_WORKING_LINE_RE.match(line) and not _RESULT_RE.search(line)):
+                    # "This assumes annual compounding at 10%": a closing remark, not the answer
+                    caveat = caveat or ("last_number", ns, line)
+                    continue
+                found = ("last_number", ns, line)
                 break
+        found = found or caveat
+    if found is None:
+        words = _number_words(region)
+        if words is not None:
+            found = ("number_word", words, "")
     if found is None:
         return MatchResult("", "none", False, "no number in the answer")
-    rule, ns = found
+    rule, ns, found_text = found
+    decrease_word, increase_word = ns.decrease_word, False
+    if rule == "boxed":
+        # "Operating expenses decreased by \boxed{7.1\%}": the words around the box give its direction
+        ctx_dec, ctx_inc = _num.context_direction(_box_line(region))
+        decrease_word, increase_word = decrease_word or ctx_dec, ctx_inc and not decrease_word
+    asked = _num.decrease_asked(question)
+    if asked and not decrease_word and not increase_word:
+        increase_word = _num.says_increase(found_text)
     pred = _select_quantity(ns, prefer_percent, prefer_plain)
     assert pred is not None
     extracted = pred.text or repr(pred.value)
@@ -115,14 +140,61 @@ def _match_numeric(region: str, reference: str | float | int, question: str | No
         ref,
         rel_tol=rel_tol,
         ratio_question=ratio_q,
-        decrease_word=ns.decrease_word,
+        decrease_word=decrease_word,
         decrease_question=_num.decrease_question(question),
         question_unit=_num.question_unit(question),
         percent_units_ok=_num.question_allows_percent_units(question),
+        decrease_asked=asked,
+        increase_word=increase_word,
     )
     if how is not None:
         return MatchResult(extracted, rule, True, how)
     return MatchResult(extracted, rule, False, "different value")
+
+
+# Closing remarks after the answer line ("Note: ...", "This assumes ...", "注：...") are not where the answer is.
+_CAVEAT_LINE_RE = re.compile(
+    r"^[\s*_>#(]*(?:notes?\b|this\s+(?:assumes|calculation|figure|result|answer)\b|assum|caveat|disclaimer|source\b|"
+    r"注[:：意]|说明[:：]|备注|假设|提示[:：])",
+    re.IGNORECASE,
+)
+# "*Calculation: 8.1 ÷ 56.0*" after the answer shows the working; with "= 14.46%" it states the result itself
+_WORKING_LINE_RE = re.compile(
+    r"^[\s*_>#(]*(?:calculation|computation|formula|working|derivation|计算(?:过程|公式)?|公式)\b", re.IGNORECASE
+)
+_RESULT_RE = re.compile(r"[=≈]|\\approx")
+_WORD_NUMBERS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER_WORD_RE = re.compile(r"(?<![A-Za-z-])(" + "|".join(_WORD_NUMBERS) + r")(?![A-Za-z-])", re.IGNORECASE)
+
+
+def _number_words(region: str) -> _num.NumericSpan | None:
+    """A count written as an English word ("three business segments"), only when the answer has no digits at all.
+
+    Chinese numerals ("百分之十二") are deliberately not read (see ``test_answers_numeric``): wrong, not guessed.
+    """
+    if any(c.isdigit() for c in region):
+        return None
+    for line in reversed(region.splitlines()):
+        m = _NUMBER_WORD_RE.search(line)
+        if m is not None:
+            return _num.NumericSpan((_num.Quantity(float(_WORD_NUMBERS[m.group(1).lower()]), 1.0, text=m.group(0)),))
+    return None
+
+
+def _box_line(region: str) -> str:
+    """The line that holds the last box, so "decreased by \\boxed{7.1\\%}" keeps its direction word."""
+    at = max(region.rfind("\\boxed"), region.rfind("\\fbox"))
+    if at < 0:
+        return ""
+    start = region.rfind("\n", 0, at) + 1
+    stop = region.find("\n", at)
+    return region[start : stop if stop >= 0 else len(region)]
 
 
 def _match_choice(region: str, reference: str | float | int, choices: dict[str, str] | None) -> MatchResult:
@@ -131,9 +203,11 @@ def _match_choice(region: str, reference: str | float | int, choices: dict[str, 
     got: tuple[str, str] | None = None
     for rule, text in candidate_spans(region):
         letters = letters_at_start(text, valid)
+        discussed = False
         if letters and rule == "short_answer" and len(set(_STANDALONE_LETTER_RE.findall(text)) & valid) > len(letters):
             letters = None  # "A is wrong, so D": a sentence that discusses several options is not a bare answer
-        if letters is None and choices:
+            discussed = True  # nor is an option text it names ("A、B、D 正确，C 错误（固定资产…）")
+        if letters is None and choices and not discussed and not rejects_option(text):
             letters = letters_from_text(text, choices)
         if letters:
             got = (letters, rule)
@@ -179,11 +253,20 @@ def _match_boolean(region: str, reference: str | float | int | bool, question: s
         value = parse_boolean(text)
         if value is not None:
             got = (value, rule)
+            if hedged(text):
+                return MatchResult(text, rule, False, "hedged between yes and no")
             break
     if got is None:
+        lead = region.lstrip()[:120]
+        if hedged(lead):
+            return MatchResult(lead.split("\n", 1)[0], "region", False, "hedged between yes and no")
         value = boolean_in_region(region)
         if value is not None:
             got = (value, "region")
+    if got is None:
+        value = direction_verdict(region, question)
+        if value is not None:
+            got = (value, "direction")
     if got is None:
         return MatchResult("", "none", False, "no yes/no verdict in the answer")
     value, rule = got
@@ -215,6 +298,10 @@ def _match_label(region: str, reference: str | float | int, labels: dict[str, li
         if value is not None:
             got_id = (value, rule)
             break
+    if got_id is None:
+        value = label_after_phrase(region, labels)
+        if value is not None:
+            got_id = (value, "label_phrase")
     if got_id is None:
         value = label_in_region(region, labels)
         if value is not None:

@@ -11,6 +11,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from finr1_core.answers._text import normalize_span
 
@@ -54,15 +55,37 @@ _UNIT_RE = re.compile(
     )""",
     re.VERBOSE | re.IGNORECASE,
 )
-_EXP_RE = re.compile(r"[eE]([-+]?\d{1,3})(?![\d.])|[ \t]*[×x*][ \t]*10[ \t]*\^[ \t]*\{?[ \t]*([-+]?\d{1,3})[ \t]*\}?")
+_EXP_RE = re.compile(
+    r"[eE]([-+]?\d{1,3})(?!\d|\.\d)|[ \t]*[×x*][ \t]*10[ \t]*\^[ \t]*\{?[ \t]*([-+]?\d{1,3})[ \t]*\}?"
+)
 _FRACTION_TAIL_RE = re.compile(r"[ \t]*/[ \t]*(\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?)")
 _SUFFIX_OK_RE = re.compile(r"(?:x|X|times)(?![A-Za-z])")
 _NEG_WORD_RE = re.compile(r"(?:negative|minus|负)[ \t]*$", re.IGNORECASE)
 _DECREASE_RE = re.compile(
-    r"decreas|declin|drop|fell|fall|lower|reduc|shrank|shrink|loss|down\b|negative growth|"
-    r"下降|减少|降低|下跌|下滑|亏损|缩减|回落|减",
+    r"decreas|declin|drop|fell|fall|lower|\bless\b|reduc|shrank|shrink|loss|down\b|negative growth|"
+    r"下降|减少|降低|下跌|下滑|亏损|缩减|回落|负增长|减",
     re.IGNORECASE,
 )
+# Direction words near an answer (the line around a box): narrower than _DECREASE_RE, since "net loss: 12.3" says
+# nothing about the sign of a change. Both run on lower-cased text (IGNORECASE is much slower).
+_DECREASE_CTX_RE = re.compile(
+    r"decreas|declin|dropp?ed|\bfell\b|\bfall|\blower\b|\bless\b|reduc|shrank|negative growth|下降|减少|降低|下跌|下滑|负增长"
+)
+_INCREASE_RE = re.compile(
+    r"increas|\brose\b|\brise|\bgrew\b|\bgrow|\bhigher\b|\bgain|\bup\s+(?:by\s+)?\d|上升|(?<!负)增长|增加|提高|上涨"
+)
+# A question that asks for the size of a fall ("by what percentage did X decrease"), not for a signed change
+_DECREASE_ASK_RE = re.compile(r"decreas|declin|\bdrop|\bfall|\bfell\b|reduc|下降|减少|降低|下跌", re.IGNORECASE)
+_SIGNED_ASK_RE = re.compile(
+    r"increas|\brise|\brose\b|\bgrow|\bgrew\b|chang|variance|differen|变动|变化|增", re.IGNORECASE
+)
+# Words after which a parenthesised number is an accounting negative ("a change of (3.2)%"), not an aside
+_PAREN_LINK_WORDS = frozenset(
+    "of by was were is are be been at to totaled totalled totaling reported recorded showed shows change changed "
+    "amount amounted answer result net decrease increase".split()
+)
+_WORD_BEFORE_RE = re.compile(r"([A-Za-z]+)[ \t]*$")
+_WORD_AFTER_RE = re.compile(r"[ \t]+[a-z]")
 _CLOSE_PAREN_RE = re.compile(r"[ \t]*\)")
 _HEDGE_RE = re.compile(r"^[\s)]*(?:or|and/or|或者?|还是)[\s(]*$", re.IGNORECASE)
 _RANGE_RE = re.compile(r"^\s*(?:to|~|～|至|到|-|and)\s*$", re.IGNORECASE)
@@ -273,7 +296,7 @@ def _scan(s: str) -> list[tuple[Quantity, int, int]]:
             k = end
             while k < n and s[k] in " )":
                 k += 1
-            if not (k < n and s[k] == "/"):
+            if not (k < n and s[k] == "/") and not _is_aside(s, j, end):
                 negative = True
         start = a
         if negative:
@@ -283,13 +306,32 @@ def _scan(s: str) -> list[tuple[Quantity, int, int]]:
             elif j >= 0 and s[j] == "-":
                 start = j
         year_like = (
-            not exact and not percent and scale == 1.0 and not negative and len(num) == 4 and 1900 <= value <= 2100
+            not exact
+            and not percent
+            and scale == 1.0
+            and (not negative or open_paren)  # "Revenue (2019): 5,230": a year in brackets, not a negative
+            and len(num) == 4
+            and 1900 <= abs(value) <= 2100
         )
         text = " ".join(s[start:end].split())
         if negative and not text.startswith(("-", "(")):
             text = "-" + text
         out.append((Quantity(value, 0.0 if exact else ulp, percent, scale, year_like, text), start, end))
     return out
+
+
+def _is_aside(s: str, open_at: int, close_end: int) -> bool:
+    """Whether the bracketed number at ``s[open_at:close_end]`` is an aside in a sentence, not a negative.
+
+    "Half of the price (50%) was goodwill": a noun before the bracket and the sentence going on after it.
+    After a linking word ("a change of (3.2)%", "was (12.3)") or at the start of a span it stays a negative.
+    """
+    before = _WORD_BEFORE_RE.search(s, max(0, open_at - 24), open_at)
+    if before is None or before.group(1).lower() in _PAREN_LINK_WORDS:
+        return False
+    while close_end < len(s) and s[close_end] in ")）":
+        close_end += 1
+    return _WORD_AFTER_RE.match(s, close_end) is not None
 
 
 def parse_numeric_span(span: str) -> NumericSpan:
@@ -359,6 +401,7 @@ def parse_reference(reference: str | float | int) -> Quantity | None:
     return span.quantities[0]
 
 
+@lru_cache(maxsize=4096)  # the same question is graded for every sampled response
 def question_asks_ratio(question: str | None) -> bool:
     """True when the question asks for a percentage, ratio, rate, share, growth or margin."""
     return bool(question) and _PERCENT_Q_RE.search(question) is not None  # type: ignore[arg-type]
@@ -409,6 +452,8 @@ def compare_quantities(
     decrease_question: bool = False,
     question_unit: float | None = None,
     percent_units_ok: bool = True,
+    decrease_asked: bool = False,
+    increase_word: bool = False,
 ) -> str | None:
     """Return how ``pred`` matches ``ref`` (a short reason) or ``None`` when it does not.
 
@@ -422,6 +467,10 @@ def compare_quantities(
         question_unit: The question states the unit of the gold ("in millions" → 1e6).
         percent_units_ok: A bare gold may be in percent units (68.9 for "68.9%"); false when the question asks
             for something that is not a percentage (see :func:`question_allows_percent_units`).
+        decrease_asked: The question asks for the size of a decrease ("by what percentage did X decrease"),
+            so a positive answer may stand for a negative gold (FinQA computes new - old), unless the answer
+            says it increased (``increase_word``).
+        increase_word: The answer says "increase"/"rose"/"增长" next to its number.
     """
     P, Pu, R, Ru = pred.value, pred.ulp, ref.value, ref.ulp
     ref_fraction = 0 < abs(R) < 1
@@ -446,7 +495,10 @@ def compare_quantities(
         elif ref_fraction:
             pairs.append((P / 100, Pu / 100, R, Ru, "percent_number_as_ratio", True))
     # a unit above the written scale ("9400万" for a gold of 94 in millions) must match without rounding
-    if pred.scale > 1 and ref.scale == 1 and not ref.percent:
+    if pred.scale > 1 and ref.scale == 1 and not ref.percent and question_unit:
+        # the question names the gold's unit ("in millions"): "1229.5 thousand" is not 1,229.5 million
+        pairs.append((P / question_unit, Pu / question_unit, R, Ru, "question_unit", question_unit <= pred.scale))
+    elif pred.scale > 1 and ref.scale == 1 and not ref.percent:
         for unit in _IMPLIED_UNITS:
             pairs.append((P / unit, Pu / unit, R, Ru, f"gold_in_units_of_{unit:g}", unit <= pred.scale))
     elif ref.scale > 1 and pred.scale == 1 and not pred.percent:
@@ -468,11 +520,15 @@ def compare_quantities(
         if hit is None and decrease_question and p < 0 and r > 0:
             hit = _close(-p, pu, r, ru, rel_tol, allow_round)
             how += "+decrease_question"
+        if hit is None and decrease_asked and not increase_word and p > 0 and r < 0:
+            hit = _close(-p, pu, r, ru, rel_tol, allow_round)
+            how += "+size_of_decrease"
         if hit is not None:
             return f"{how}:{hit}"
     return None
 
 
+@lru_cache(maxsize=4096)
 def question_unit(question: str | None) -> float | None:
     """The unit a question states for its answer ("in millions" → 1e6), if any."""
     if not question:
@@ -484,11 +540,34 @@ def question_unit(question: str | None) -> float | None:
     return _QUESTION_UNITS.get(word.lower())
 
 
+@lru_cache(maxsize=4096)
 def question_allows_percent_units(question: str | None) -> bool:
     """Whether a bare gold may be a percentage without its sign: no question given, or one asking for a percent."""
     return question is None or _PERCENT_UNITS_Q_RE.search(question) is not None
 
 
+@lru_cache(maxsize=4096)
+def decrease_asked(question: str | None) -> bool:
+    """True when the question asks for the size of a fall ("by how much did X decline"), not a signed change."""
+    return (
+        bool(question)
+        and _DECREASE_ASK_RE.search(question) is not None  # type: ignore[arg-type]
+        and _SIGNED_ASK_RE.search(question) is None  # type: ignore[arg-type]
+    )
+
+
+def context_direction(text: str) -> tuple[bool, bool]:
+    """``(decrease, increase)`` words in the text around an answer (the line holding a box)."""
+    dec = _DECREASE_CTX_RE.search(text.lower()) is not None
+    return dec, not dec and says_increase(text)
+
+
+def says_increase(text: str) -> bool:
+    """Whether an answer says its number is a rise ("increased by 7.1%", "增长7.1%")."""
+    return _INCREASE_RE.search(text.lower()) is not None
+
+
+@lru_cache(maxsize=4096)
 def decrease_question(question: str | None) -> bool:
     """True when the question asks for a decrease/decline (so "-5%" can answer "by how much did it fall")."""
     return bool(question) and _DECREASE_Q_RE.search(question) is not None  # type: ignore[arg-type]
