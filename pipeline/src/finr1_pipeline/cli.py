@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,11 @@ def run_command(config_path: str, runner: str, compose_file: str, force: bool, d
     from finr1_pipeline.config import load_pipeline
     from finr1_pipeline.plan import Plan, preflight
 
+    import signal
+    import sys
+
+    # A terminated pipeline must still stop the servers it started (LocalRunner cleans up in `finally`).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path.cwd()
     cfg = load_pipeline(config_path)
     plan = Plan(cfg, root)
@@ -76,14 +82,15 @@ def _dry_run(plan, runner: str, compose_file: Path) -> None:
         for step in plan.config.steps:
             spec = step_container_spec(plan, step, f"{plan.config.name}-net")
             env_names = sorted(spec["environment"])  # names only: values are never printed
-            click.echo(f"{spec['name']}: {spec['image']} {' '.join(spec['command'])}  env={env_names}")
+            entry = " ".join(spec.get("entrypoint", [])) or f"finr1-{step.tool}"
+            click.echo(f"{spec['name']}: {spec['image']} [{entry}] {shlex.join(spec['command'])}  env={env_names}")
         return
     for name, server in plan.config.servers.items():
         plan.server_urls[name] = server.external_url or f"http://127.0.0.1:{server.port}/v1"
         plan.server_models[name] = server.external_model or server.served_model_name
     for step in plan.config.steps:
         servers = f"  [servers: {', '.join(step.servers)}]" if step.servers else ""
-        click.echo(f"finr1-{step.tool} {' '.join(plan.args(step))}{servers}")
+        click.echo(f"finr1-{step.tool} {shlex.join(plan.args(step))}{servers}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

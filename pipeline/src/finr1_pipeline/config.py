@@ -7,7 +7,12 @@ drives the local, docker and compose runners. Arguments may use placeholders:
 * ``${artifacts}``: the artifacts directory;
 * ``${servers.NAME.url}``: the OpenAI-compatible base URL of a server (``…/v1``), which differs
   between runners (loopback for local processes, the container name on a docker network);
-* ``${servers.NAME.model}``: the model name that server answers to.
+* ``${servers.NAME.model}``: the model name that server answers to;
+* ``${env.NAME}``: an environment variable named in ``env_required`` (e.g. the Hub organisation), never a
+  secret — secrets are passed by name to the tools, which read them themselves.
+
+A step may name a ``launcher`` (``[accelerate, launch, --config_file, …]``): the tool then runs as
+``<launcher…> -m finr1_<tool> <args…>`` on every process, which is how multi-GPU training starts.
 """
 
 from __future__ import annotations
@@ -47,7 +52,15 @@ class StepSpec(StrictModel):
     done_file: str | None = Field(default=None, description="Alternative completion marker (a file path).")
     servers: list[str] = Field(default_factory=list)
     env: list[str] = Field(default_factory=list, description="Env var NAMES the step needs (values never logged).")
-    gpus: int = 0
+    gpus: int = Field(default=0, description="GPUs to reserve for the container runners (-1 = all).")
+    launcher: list[str] = Field(default_factory=list, description="e.g. [accelerate, launch, --config_file, X].")
+
+
+class ReportSpec(StrictModel):
+    """Files copied into the report folder once every step has run (training curves, metrics)."""
+
+    dir: str = "${artifacts}/report"
+    collect: list[str] = Field(default_factory=list, description="Files to copy (missing ones are a warning).")
 
 
 class PipelineConfig(StrictModel):
@@ -59,6 +72,7 @@ class PipelineConfig(StrictModel):
     env_required: list[str] = Field(default_factory=list, description="Env var names checked before any work.")
     servers: dict[str, ServerSpec] = Field(default_factory=dict)
     steps: list[StepSpec]
+    report: ReportSpec = Field(default_factory=ReportSpec)
 
 
 def load_pipeline(path: str | Path) -> PipelineConfig:

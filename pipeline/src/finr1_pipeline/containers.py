@@ -3,7 +3,7 @@
 This is how a team that owns one stage runs it: the image ``finr1-<tool>:<version>`` with the same
 arguments as the local command. Containers share one docker network (servers are reached by
 container name), the artifacts folder is bind-mounted at ``/work/artifacts`` (configs read-only at
-``/work/configs``), and the Hugging Face cache is the named volume ``finr1-hf-cache``. Environment
+``/work/configs``), and the Hugging Face cache is the named volume ``finr1-hf-cache``; configs and training recipes are mounted read-only at their repo paths. Environment
 variables are passed by *name*: the config lists names, their values are read from this process's
 environment and go only into the container spec, never into a log line.
 """
@@ -59,15 +59,21 @@ def _volumes(root: Path, plan: Plan) -> dict[str, dict[str, str]]:
     return {
         str(plan.artifacts): {"bind": f"{CONTAINER_WORKDIR}/artifacts", "mode": "rw"},
         str(root / "configs"): {"bind": f"{CONTAINER_WORKDIR}/configs", "mode": "ro"},
+        # Pipeline files name recipes by their repo path; mount them where those paths resolve.
+        str(root / "packages/train/recipes"): {"bind": f"{CONTAINER_WORKDIR}/packages/train/recipes", "mode": "ro"},
         HF_CACHE_VOLUME: {"bind": HF_HOME, "mode": "rw"},
     }
 
 
 def step_container_spec(plan: Plan, step: StepSpec, network: str) -> dict[str, Any]:
     """Keyword arguments of ``client.containers.run`` for one stage."""
+    args = plan.args(step, artifacts=f"{CONTAINER_WORKDIR}/artifacts")
+    launch: dict[str, Any] = {"command": args}
+    if step.launcher:  # e.g. accelerate launch … -m finr1_train: the launcher replaces the tool's entrypoint
+        launch = {"entrypoint": [step.launcher[0]], "command": [*step.launcher[1:], "-m", f"finr1_{step.tool}", *args]}
     return {
         "image": image_tag(plan.root, step.tool),
-        "command": plan.args(step, artifacts=f"{CONTAINER_WORKDIR}/artifacts"),
+        **launch,
         "name": f"{plan.config.name}-{step.name}",
         "working_dir": CONTAINER_WORKDIR,
         "network": network,
@@ -82,7 +88,7 @@ def step_container_spec(plan: Plan, step: StepSpec, network: str) -> dict[str, A
 
 def server_container_spec(plan: Plan, name: str, server: ServerSpec, network: str) -> dict[str, Any]:
     """Keyword arguments of ``client.containers.run`` for one `finr1-serve up` server."""
-    model = str(server.model)
+    model = plan.resolve(str(server.model), where=f"servers.{name}.model")
     if model and not model.startswith(("hf://", "/")) and model != "embedded":
         model = f"{CONTAINER_WORKDIR}/{model}"
     command = ["up", "--model", model, "--host", "0.0.0.0", "--port", str(server.port)]
@@ -192,6 +198,7 @@ class DockerRunner:
                     raise Finr1Error(f"step '{step.name}' container exited with {rc}")
         finally:
             self.stop_all()
+        self.plan.collect_report()
         return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from finr1_core.errors import Finr1Error
 from finr1_pipeline.config import ServerSpec
-from finr1_pipeline.plan import Plan, StepResult
+from finr1_pipeline.plan import Plan, StepResult, command
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class LocalRunner:
         server = self.plan.config.servers[name]
         if server.external_url or name in self.procs:
             return
-        model = server.model or ""
+        model = self.plan.resolve(server.model or "", where=f"servers.{name}.model")
         # A server may serve the output of an earlier step: resolve artifact paths against the repo root.
         if model and not model.startswith(("hf://", "/")) and model != "embedded":
             model = str(self.plan.root / model)
@@ -137,8 +138,8 @@ class LocalRunner:
                 started = time.monotonic()
                 for server in step.servers:
                     self.start_server(server)
-                cmd = [tool_executable(step.tool), *self.plan.args(step)]
-                log.info("step %s: %s", step.name, " ".join([f"finr1-{step.tool}", *cmd[1:]]))
+                cmd = command(step, tool_executable(step.tool), self.plan.args(step))
+                log.info("step %s: %s", step.name, shlex.join(cmd))
                 step_started = time.monotonic()
                 rc = _tee(cmd, self.logs / f"{step.name}.log", self._env())
                 elapsed = time.monotonic() - started
@@ -149,4 +150,5 @@ class LocalRunner:
                                           detail=f"{time.monotonic() - step_started:.0f} s in the stage itself"))
         finally:
             self.stop_all()
+        self.plan.collect_report()
         return results

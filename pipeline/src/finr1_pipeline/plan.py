@@ -39,6 +39,10 @@ class Plan:
 
     def values(self, artifacts: str | None = None) -> dict[str, str]:
         values = {"artifacts": artifacts if artifacts is not None else str(self.config.artifacts)}
+        for name in self.config.env_required:
+            if not _looks_secret(name):
+                # Unset variables stay visible as placeholders (dry runs); preflight refuses to start without them.
+                values[f"env.{name}"] = os.environ.get(name) or f"${{env.{name}}}"
         for name in self.config.servers:
             values[f"servers.{name}.url"] = self.server_urls.get(name, "")
             values[f"servers.{name}.model"] = self.server_models.get(name, "")
@@ -50,6 +54,28 @@ class Plan:
 
     def output(self, step: StepSpec) -> str | None:
         return substitute(step.output, self.values(), where=f"step '{step.name}'") if step.output else None
+
+    def resolve(self, text: str, *, where: str, artifacts: str | None = None) -> str:
+        """Substitute placeholders in any config string (server models, report paths)."""
+        return substitute(text, self.values(artifacts), where=where)
+
+    def collect_report(self) -> list[Path]:
+        """Copy the configured extra files (e.g. training curves) into the report folder."""
+        import shutil
+
+        report = self.root / self.resolve(self.config.report.dir, where="report.dir")
+        report.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for pattern in self.config.report.collect:
+            source = self.root / self.resolve(pattern, where="report.collect")
+            if not source.exists():
+                log.warning("report: %s does not exist, not collected", source)
+                continue
+            # Name copies after their stage folder: sft/training_curves.png -> sft_training_curves.png.
+            target = report / f"{source.parent.name}_{source.name}"
+            shutil.copy2(source, target)
+            copied.append(target)
+        return copied
 
     def is_complete(self, step: StepSpec) -> bool:
         """A step is complete when its output carries a finished lineage (or its done file exists)."""
@@ -67,6 +93,19 @@ class Plan:
         except Exception as exc:  # an unreadable output is simply not complete
             log.debug("lineage of %s unreadable: %s", output, exc)
             return False
+
+
+def _looks_secret(name: str) -> bool:
+    from finr1_core.lineage import is_secret_key
+
+    return is_secret_key(name)
+
+
+def command(step: StepSpec, executable: str, args: list[str]) -> list[str]:
+    """The full command of a step: ``finr1-<tool> args`` or ``<launcher…> -m finr1_<tool> args``."""
+    if step.launcher:
+        return [*step.launcher, "-m", f"finr1_{step.tool}", *args]
+    return [executable, *args]
 
 
 def preflight(cfg: PipelineConfig, *, check_endpoints: bool = True) -> None:

@@ -100,6 +100,6 @@ def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") ->
     root.setLevel(level.upper())
     # Third-party chatter at INFO is noise for pipeline users; DEBUG shows everything.
     if level.upper() != "DEBUG":
-        for noisy in ("httpx", "httpcore", "urllib3", "filelock", "huggingface_hub", "datasets", "openai"):
+        for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "huggingface_hub", "datasets", "openai"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)

@@ -7,7 +7,7 @@ table with the published counts (FinPEE is private and left out), filled by seed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -39,6 +39,12 @@ class TeacherConfig(EndpointConfig):
     max_tokens: int = Field(default=16384, ge=1, description="Traces cut at this length are flagged, not kept.")
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="More request fields (seed, repetition_penalty, ...); never secrets."
+    )
+    reasoning: Literal["required", "split_final"] = Field(
+        default="required",
+        description="required: the trace must come from reasoning_content or a <think> block (R1 teachers); "
+        "split_final: for teachers without a reasoning channel, an answer with neither is split into the "
+        "reasoning (all but the last paragraph) and the final answer (the last paragraph).",
     )
 
     def endpoint(self) -> EndpointConfig:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -161,6 +162,35 @@ def _usage(raw: dict[str, Any] | None) -> Usage | None:
     return Usage(**values) if values else None
 
 
+def split_final_answer(content: str) -> tuple[str, str]:
+    """Split a plain chain-of-thought answer into ``(reasoning, final answer)``.
+
+    For teachers without a reasoning channel (``teacher.reasoning: split_final``): the final answer is
+    the last paragraph; an answer of one paragraph is split before its last line, then before its last
+    sentence. Text that cannot be split gives an empty reasoning, which :func:`classify` flags.
+    """
+    text = content.strip()
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if len(paragraphs) >= 2:
+        return "\n\n".join(paragraphs[:-1]).strip(), paragraphs[-1].strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) >= 2:
+        return "\n".join(lines[:-1]).strip(), lines[-1].strip()
+    sentences = re.split(r"(?<=[.!?。！？])\s+", text)
+    if len(sentences) >= 2:
+        return " ".join(sentences[:-1]).strip(), sentences[-1].strip()
+    return "", text
+
+
+def apply_reasoning_policy(result: Any, policy: str) -> Any:
+    """Under ``split_final``, give a successful result without a trace one split from its content."""
+    if policy != "split_final" or result.error is not None or (result.reasoning or "").strip():
+        return result
+    reasoning, completion = split_final_answer(result.completion or result.content or "")
+    result.reasoning, result.completion = reasoning, completion
+    return result
+
+
 def classify(result: Any) -> tuple[str | None, str | None]:
     """``(error kind, error text)`` of a runner result, or ``(None, None)`` for a usable trace."""
     if result.error is not None:
@@ -211,6 +241,7 @@ def _build_dataset(
         if position is None:
             continue  # a result of an earlier, larger run (e.g. a higher --limit) that this run does not use
         item = by_id[result.item_id]
+        result = apply_reasoning_policy(result, config.teacher.reasoning)
         row = distilled_row(item, result, config.teacher.model)
         kind, _ = classify(result)
         kinds[kind or "ok"] += 1
