@@ -120,6 +120,12 @@ def images(session: nox.Session) -> None:
     for tool in TOOLS:
         version = tomllib.loads((ROOT / "packages" / tool / "pyproject.toml").read_text())["project"]["version"]
         session.run(
-            "docker", "build", "-f", f"packages/{tool}/Dockerfile", "-t", f"finr1-{tool}:{version}", ".",
+            "docker",
+            "build",
+            "-f",
+            f"packages/{tool}/Dockerfile",
+            "-t",
+            f"finr1-{tool}:{version}",
+            ".",
             external=True,
         )

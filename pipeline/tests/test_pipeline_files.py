@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from finr1_pipeline.config import load_pipeline
 from finr1_pipeline.plan import Plan
 
@@ -47,8 +46,8 @@ def test_compose_pipeline_mirrors_the_full_recipe():
 @pytest.mark.parametrize("name", ["pipeline.yaml", "serve.yaml"])
 def test_compose_files_validate_against_the_compose_spec(name):
     check_jsonschema = pytest.importorskip("check_jsonschema")
-    from click.testing import CliRunner
     from check_jsonschema.cli.main_command import main
+    from click.testing import CliRunner
 
     result = CliRunner().invoke(main, ["--builtin-schema", "vendor.compose-spec", str(REPO / "compose" / name)])
     assert result.exit_code == 0, result.output

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from finr1_core.errors import ConfigError, EndpointError, Finr1Error
 from finr1_pipeline.config import load_pipeline
 from finr1_pipeline.containers import DockerRunner, compose_commands, image_tag, step_container_spec
 from finr1_pipeline.plan import Plan, preflight
+
+from finr1_core.errors import ConfigError, EndpointError, Finr1Error
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,8 +52,15 @@ def test_load_and_placeholders(pipeline_file, tmp_path):
     plan = Plan(cfg, REPO)
     plan.server_urls.update(teacher="http://t/v1", judge="http://j/v1")
     plan.server_models.update(teacher="deepseek-reasoner", judge="Fin-R1")
-    assert plan.args(cfg.steps[0]) == ["run", "--base-url", "http://t/v1", "--model", "deepseek-reasoner",
-                                       "--output", "artifacts/distill"]
+    assert plan.args(cfg.steps[0]) == [
+        "run",
+        "--base-url",
+        "http://t/v1",
+        "--model",
+        "deepseek-reasoner",
+        "--output",
+        "artifacts/distill",
+    ]
 
 
 def test_bad_pipeline_files(tmp_path):
@@ -169,5 +176,10 @@ def test_docker_runner_streams_logs_checks_exit_codes_and_cleans_up(pipeline_fil
 def test_compose_commands_start_servers_then_run_jobs_in_order(pipeline_file):
     plan = Plan(load_pipeline(pipeline_file), REPO)
     cmds = [" ".join(c[4:]) for c in compose_commands(plan, Path("compose/pipeline.yaml"))]
-    assert cmds == ["--profile jobs run --rm distill", "up --detach --wait judge", "--profile jobs run --rm judge",
-                    "--profile jobs run --rm sft", "down"]
+    assert cmds == [
+        "--profile jobs run --rm distill",
+        "up --detach --wait judge",
+        "--profile jobs run --rm judge",
+        "--profile jobs run --rm sft",
+        "down",
+    ]

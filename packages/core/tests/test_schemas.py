@@ -24,9 +24,16 @@ from finr1_core.schemas import (
 
 def source_item(**kw):
     base = dict(
-        id="finqa/ABC-1", source="finqa", category="reasoning_business_knowledge", language="en",
-        messages=[Message(role="user", content="What is 2+2?")], reference="4", answer_type="numeric",
-        choices={"A": "4", "B": "5"}, labels={"0": ["bearish", "negative"]}, meta={"table": [["a", "1"]]},
+        id="finqa/ABC-1",
+        source="finqa",
+        category="reasoning_business_knowledge",
+        language="en",
+        messages=[Message(role="user", content="What is 2+2?")],
+        reference="4",
+        answer_type="numeric",
+        choices={"A": "4", "B": "5"},
+        labels={"0": ["bearish", "negative"]},
+        meta={"table": [["a", "1"]]},
     )
     base.update(kw)
     return SourceItem(**base)
@@ -34,16 +41,38 @@ def source_item(**kw):
 
 def test_round_trip_through_datasets_for_every_record():
     item = source_item()
-    distilled = DistilledRow(**item.model_dump(), teacher="r1", reasoning="think", completion="\\boxed{4}",
-                             usage=Usage(prompt_tokens=5, completion_tokens=7, total_tokens=12), latency_s=1.5)
-    judged = JudgedRow(**distilled.model_dump(), answer_score=1, answer_method="rule", label="good",
-                       criteria=Criteria(term_overlap=True, min_three_steps=False))
+    distilled = DistilledRow(
+        **item.model_dump(),
+        teacher="r1",
+        reasoning="think",
+        completion="\\boxed{4}",
+        usage=Usage(prompt_tokens=5, completion_tokens=7, total_tokens=12),
+        latency_s=1.5,
+    )
+    judged = JudgedRow(
+        **distilled.model_dump(),
+        answer_score=1,
+        answer_method="rule",
+        label="good",
+        criteria=Criteria(term_overlap=True, min_three_steps=False),
+    )
     records = [
-        item, distilled, judged,
-        SFTRow(id="a", source="s", messages=[Message(role="user", content="q"), Message(role="assistant", content="a")]),
+        item,
+        distilled,
+        judged,
+        SFTRow(
+            id="a", source="s", messages=[Message(role="user", content="q"), Message(role="assistant", content="a")]
+        ),
         RLRow(id="a", source="s", prompt=[Message(role="user", content="q")], solution="4", answer_type="numeric"),
-        EvalSample(benchmark="finqa", id="x", messages=[Message(role="user", content="q")], reference="4",
-                   answer_type="numeric", correct=None, method="rule"),
+        EvalSample(
+            benchmark="finqa",
+            id="x",
+            messages=[Message(role="user", content="q")],
+            reference="4",
+            answer_type="numeric",
+            correct=None,
+            method="rule",
+        ),
     ]
     for record in records:
         ds = to_dataset(type(record), [record])
@@ -62,8 +91,11 @@ def test_validation_error_names_row_and_field():
     with pytest.raises(InputError, match=r"^items\.parquet row 1: field 'answer_type'"):
         list(from_rows(SourceItem, [good, bad], source="items.parquet"))
     with pytest.raises(InputError, match=r"^mine\.jsonl line 3: field 'messages\.0\.role'"):
-        validate_row(SourceItem, dict(source_item().model_dump(), messages=[{"role": "bot", "content": "x"}]),
-                     where="mine.jsonl line 3")
+        validate_row(
+            SourceItem,
+            dict(source_item().model_dump(), messages=[{"role": "bot", "content": "x"}]),
+            where="mine.jsonl line 3",
+        )
     with pytest.raises(InputError, match="field 'messages'"):
         validate_row(SourceItem, dict(source_item().model_dump(), messages=[]), where="x")
 

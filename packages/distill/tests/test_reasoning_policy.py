@@ -7,15 +7,30 @@ from finr1_distill.run import apply_reasoning_policy, classify, split_final_answ
 
 
 def result(content, reasoning="", error=None):
-    return ChatResult(item_id="a", sample_index=0, reasoning=reasoning, completion=content, content=content,
-                      finish_reason="stop", usage=None, latency_s=0.1, error=error, attempts=1)
+    return ChatResult(
+        item_id="a",
+        sample_index=0,
+        reasoning=reasoning,
+        completion=content,
+        content=content,
+        finish_reason="stop",
+        usage=None,
+        latency_s=0.1,
+        error=error,
+        attempts=1,
+    )
 
 
 def test_split_on_last_paragraph_then_line_then_sentence():
     assert split_final_answer("Revenue rose 10.\nCosts fell.\n\nSo the answer is \\boxed{B}.") == (
-        "Revenue rose 10.\nCosts fell.", "So the answer is \\boxed{B}.")
+        "Revenue rose 10.\nCosts fell.",
+        "So the answer is \\boxed{B}.",
+    )
     assert split_final_answer("Step 1: 5/10 = 0.5\nAnswer: 50%") == ("Step 1: 5/10 = 0.5", "Answer: 50%")
-    assert split_final_answer("The tweet is upbeat. So it is bullish.") == ("The tweet is upbeat.", "So it is bullish.")
+    assert split_final_answer("The tweet is upbeat. So it is bullish.") == (
+        "The tweet is upbeat.",
+        "So it is bullish.",
+    )
     assert split_final_answer("Bullish") == ("", "Bullish")
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from finr1_serve.cli import cli, main
 from finr1_core.testing.boundaries import cross_tool_imports
+from finr1_serve.cli import cli, main
 
 
 def test_version(capsys):

@@ -17,20 +17,31 @@ cli = tool_group("finr1-pipeline", "finr1-pipeline", "Run the finr1 stages in or
 
 
 @cli.command("run")
-@click.option("--config", "config_path", default="configs/pipeline/embedded.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="Pipeline file.")
-@click.option("--runner", type=click.Choice(["local", "docker", "compose"]), default="local", show_default=True,
-              help="local processes, one container per stage (Docker SDK), or compose/pipeline.yaml.")
+@click.option(
+    "--config",
+    "config_path",
+    default="configs/pipeline/embedded.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Pipeline file.",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(["local", "docker", "compose"]),
+    default="local",
+    show_default=True,
+    help="local processes, one container per stage (Docker SDK), or compose/pipeline.yaml.",
+)
 @click.option("--compose-file", default="compose/pipeline.yaml", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Re-run steps whose outputs are already complete.")
 @click.option("--dry-run", is_flag=True, help="Print the commands (or container specs) without running them.")
 def run_command(config_path: str, runner: str, compose_file: str, force: bool, dry_run: bool) -> None:
     """Run a pipeline file end to end and print the wall time of each stage."""
-    from finr1_pipeline.config import load_pipeline
-    from finr1_pipeline.plan import Plan, preflight
-
     import signal
     import sys
+
+    from finr1_pipeline.config import load_pipeline
+    from finr1_pipeline.plan import Plan, preflight
 
     # A terminated pipeline must still stop the servers it started (LocalRunner cleans up in `finally`).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -59,8 +70,10 @@ def run_command(config_path: str, runner: str, compose_file: str, force: bool, d
     report.mkdir(parents=True, exist_ok=True)
     rows = [{"step": r.name, "status": r.status, "seconds": round(r.seconds, 1)} for r in results]
     (report / "pipeline_timings.json").write_text(
-        json.dumps({"pipeline": cfg.name, "runner": runner, "total_seconds": round(total, 1), "steps": rows},
-                   indent=2) + "\n", encoding="utf-8")
+        json.dumps({"pipeline": cfg.name, "runner": runner, "total_seconds": round(total, 1), "steps": rows}, indent=2)
+        + "\n",
+        encoding="utf-8",
+    )
     click.echo(f"\npipeline '{cfg.name}' ({runner}) finished in {total / 60:.1f} min")
     for r in results:
         click.echo(f"  {r.name:<24} {r.status:<8} {r.seconds:8.1f} s")

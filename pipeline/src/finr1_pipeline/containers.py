@@ -121,7 +121,9 @@ class DockerRunner:
                 client = docker.from_env()
                 client.ping()
             except Exception as exc:
-                raise Finr1Error(f"no Docker engine reachable ({type(exc).__name__}); start Docker or use --runner local") from None
+                raise Finr1Error(
+                    f"no Docker engine reachable ({type(exc).__name__}); start Docker or use --runner local"
+                ) from None
         self.client = client
         self.plan = plan
         self.force = force
@@ -232,7 +234,9 @@ class ComposeRunner:
             try:
                 rc = subprocess.call(cmd)
             except FileNotFoundError:
-                raise Finr1Error("the docker client is not installed; install Docker with the compose plugin") from None
+                raise Finr1Error(
+                    "the docker client is not installed; install Docker with the compose plugin"
+                ) from None
             name = cmd[-1] if "run" in cmd else " ".join(cmd[4:])
             results.append(StepResult(name, "ran" if rc == 0 else "failed", time.monotonic() - started, rc))
             if rc != 0:

@@ -93,8 +93,9 @@ class LocalRunner:
         self.logs.mkdir(parents=True, exist_ok=True)
         sink = (self.logs / f"server-{name}.log").open("ab")
         log.info("starting server %s: %s (log %s)", name, " ".join(cmd[1:]), sink.name)
-        self.procs[name] = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=self._env(),
-                                            start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            cmd, stdout=sink, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True
+        )
         health = [tool_executable("serve"), "health", "--url", f"http://127.0.0.1:{server.port}", "--timeout", "900"]
         started = time.monotonic()
         rc = subprocess.call(health, env=self._env())
@@ -146,8 +147,15 @@ class LocalRunner:
                 if rc != 0:
                     results.append(StepResult(step.name, "failed", elapsed, rc))
                     raise StageFailed(f"step '{step.name}' exited with {rc}; see {self.logs / (step.name + '.log')}")
-                results.append(StepResult(step.name, "ran", elapsed, rc,
-                                          detail=f"{time.monotonic() - step_started:.0f} s in the stage itself"))
+                results.append(
+                    StepResult(
+                        step.name,
+                        "ran",
+                        elapsed,
+                        rc,
+                        detail=f"{time.monotonic() - step_started:.0f} s in the stage itself",
+                    )
+                )
         finally:
             self.stop_all()
         self.plan.collect_report()

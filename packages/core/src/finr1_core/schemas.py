@@ -264,8 +264,10 @@ def _decode(value: Any, annotation: Any) -> Any:
         inner = typing.get_args(annotation)[0]
         return [_decode(v, inner) for v in value]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, Mapping):
-        return {k: _decode(v, annotation.model_fields[k].annotation) if k in annotation.model_fields else v
-                for k, v in value.items()}
+        return {
+            k: _decode(v, annotation.model_fields[k].annotation) if k in annotation.model_fields else v
+            for k, v in value.items()
+        }
     return value
 
 
