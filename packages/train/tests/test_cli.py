@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from finr1_train.cli import cli, main
 from finr1_core.testing.boundaries import cross_tool_imports
+from finr1_train.cli import cli, main
 
 
 def test_version(capsys):
@@ -32,3 +32,9 @@ def test_help_for_every_subcommand(command):
 def test_imports_no_other_tool():
     src = Path(__file__).resolve().parents[1] / "src"
     assert cross_tool_imports(src, "finr1_train") == []
+
+
+def test_rewards_lists_the_registry(capsys):
+    assert main(["rewards"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["accuracy", "format", "tag_count", "accuracy_llm"]

@@ -2,11 +2,94 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
 
 from finr1_core.cli import run, tool_group
 
-cli = tool_group("finr1-train", "finr1-train", "Train with TRL: SFT on judged traces, then GRPO with Fin-R1's rewards.")
+cli = tool_group(
+    "finr1-train", "finr1-train", "Train with TRL: SFT on judged traces, then GRPO with Fin-R1's rewards."
+)
+
+_EPILOG = (
+    "Any other option is TRL's own argument, spelt as TRL spells it (--learning_rate 1e-5, --num_train_epochs 1, "
+    "--bf16 false, --max_steps 20); see TRL's {cls} documentation. Every key of the recipe can also be given as a "
+    "flag; flags win over the recipe."
+)
+
+
+def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.argument("trl_args", nargs=-1, type=click.UNPROCESSED)(func)
+    for option in reversed(
+        [
+            click.option(
+                "--config",
+                "config_path",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Recipe YAML (finr1 keys plus TRL's arguments); flags override it.",
+            ),
+            click.option("--model", default=None, help="Base model: local folder, hf://ORG/NAME[@REV] or 'embedded'."),
+            click.option(
+                "--dataset", default=None, help="Judged dataset: local folder or hf://datasets/ORG/NAME[@REV]."
+            ),
+            click.option("--split", default=None, help="Split to train on (default: sft / rl)."),
+            click.option("--output", default=None, help="Final model: local folder or hf://ORG/NAME[@BRANCH]."),
+            click.option(
+                "--resume/--no-resume",
+                default=None,
+                help="Resume from the last checkpoint (default: when one exists) or start over.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _run_command(kind: str, config_path: str | None, trl_args: Sequence[str], **overrides: Any) -> None:
+    from finr1_train.config import load_recipe
+    from finr1_train.train import run as run_recipe
+
+    recipe = load_recipe(kind, config_path, overrides=overrides, trl_tokens=trl_args)  # type: ignore[arg-type]
+    result = run_recipe(recipe)
+    click.echo(f"model: {result.output} ({result.location})")
+    if result.metrics_path is not None:
+        click.echo(f"metrics: {result.metrics_path}")
+    if result.curves_path is not None:
+        click.echo(f"curves: {result.curves_path}")
+
+
+_CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": True}
+
+
+@cli.command("sft", context_settings=_CONTEXT, epilog=_EPILOG.format(cls="SFTConfig"))
+@_train_options
+def sft_command(config_path: str | None, trl_args: tuple[str, ...], **overrides: Any) -> None:
+    """Fine-tune a model on the judge's sft split (TRL SFTTrainer, loss on the assistant turn only)."""
+    _run_command("sft", config_path, trl_args, **overrides)
+
+
+@cli.command("grpo", context_settings=_CONTEXT, epilog=_EPILOG.format(cls="GRPOConfig"))
+@_train_options
+def grpo_command(config_path: str | None, trl_args: tuple[str, ...], **overrides: Any) -> None:
+    """Train the SFT model with GRPO on the judge's rl split (format + accuracy rewards, beta 0)."""
+    _run_command("grpo", config_path, trl_args, **overrides)
+
+
+@cli.command("rewards")
+def rewards_command() -> None:
+    """List the reward functions a GRPO recipe can name under rewards:."""
+    from finr1_train import rewards
+
+    def first_line(obj: Any) -> str:
+        return (obj.__doc__ or "").strip().splitlines()[0].replace("``", "")
+
+    for name, func in sorted(rewards.REWARDS.items()):
+        click.echo(f"{name:<13} {first_line(func)}")
+    for name, factory in sorted(rewards.CONFIGURED_REWARDS.items()):
+        click.echo(f"{name:<13} {first_line(factory)} (needs a verifier: section)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

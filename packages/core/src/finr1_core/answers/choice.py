@@ -107,7 +107,8 @@ def letters_at_start(span: str, valid: frozenset[str]) -> str | None:
     m = _RUN_RE.match(whole)
     if m and set(m.group(1)) <= valid and len(set(m.group(1))) == len(m.group(1)):
         return "".join(sorted(m.group(1)))
-    pos = _FILLER_RE.match(s).end()
+    filler = _FILLER_RE.match(s)  # matches the empty string at worst
+    pos = filler.end() if filler else 0
     first = _letter_at(s, pos, valid, allow_lower)
     if first is None or _REJECTS_LETTER_RE.match(s, first[1]):
         return None  # "C 错误（…）", "C is wrong": the letter is named to reject it

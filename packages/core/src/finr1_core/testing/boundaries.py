@@ -27,5 +27,5 @@ def cross_tool_imports(src_dir: Path, own: str) -> list[str]:
             for name in names:
                 top = name.split(".")[0]
                 if top in TOOLS and top != own:
-                    found.append(f"{path}:{node.lineno} {name}")
+                    found.append(f"{path}:{getattr(node, 'lineno', 0)} {name}")
     return found
