@@ -1,0 +1,112 @@
+"""Trainer callbacks: checkpoints pushed to Hub revisions named ``<run>-step-000001000`` (open-r1's scheme)."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import shutil
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+# Optimizer, scheduler and RNG states and DeepSpeed shards stay local: a revision is for loading, not resuming.
+CHECKPOINT_IGNORE = ["*.pt", "*.pth", "global_step*/**", "global_step*"]
+
+
+def revision_name(run: str, step: int) -> str:
+    """The branch a checkpoint is pushed to: ``<run>-step-<step, 9 digits>`` (``fin-r1-step-000001000``)."""
+    return f"{run}-step-{step:09d}"
+
+
+class PushCheckpointRevisions(TrainerCallback):
+    """After every save, upload the checkpoint's weights and tokenizer to ``repo_id`` on its own branch.
+
+    Uploads run one at a time in a background thread so training does not wait; :meth:`wait` (called at
+    the end of training) blocks until they are done. The checkpoint is first snapshotted with hard links
+    (no copy, no extra space), so ``save_total_limit`` may rotate it away while it uploads. A failed
+    upload is logged and recorded in :attr:`failures`, not raised from inside the training loop.
+
+    Args:
+        repo_id: Model repository on the Hub (created if missing).
+        run: Prefix of the revision names.
+        api: An ``huggingface_hub.HfApi`` (default: one for ``HF_ENDPOINT``/``HF_TOKEN``).
+        background: Upload in a background thread (tests pass ``False``).
+    """
+
+    def __init__(self, repo_id: str, run: str, api: Any = None, background: bool = True) -> None:
+        if api is None:
+            from huggingface_hub import HfApi
+
+            api = HfApi()
+        self.repo_id = repo_id
+        self.run = run
+        self.api = api
+        self.pushed: list[str] = []
+        self.failures: list[str] = []
+        self._executor = ThreadPoolExecutor(max_workers=1) if background else None
+        self._futures: list[Future[None]] = []
+
+    @staticmethod
+    def _snapshot(folder: Path) -> Path:
+        """Hard-link (or copy, across filesystems) the files worth pushing into a private temporary folder."""
+        snapshot = Path(tempfile.mkdtemp(prefix=f".push-{folder.name}-", dir=folder.parent))
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if not path.is_file() or any(fnmatch.fnmatch(rel, pattern) for pattern in CHECKPOINT_IGNORE):
+                continue
+            target = snapshot / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+        return snapshot
+
+    def _push(self, folder: Path, revision: str, step: int) -> None:
+        try:
+            self.api.create_repo(self.repo_id, repo_type="model", exist_ok=True)
+            self.api.create_branch(self.repo_id, branch=revision, repo_type="model", exist_ok=True)
+            self.api.upload_folder(
+                folder_path=str(folder),
+                repo_id=self.repo_id,
+                repo_type="model",
+                revision=revision,
+                commit_message=f"checkpoint at step {step}",
+                ignore_patterns=CHECKPOINT_IGNORE,
+            )
+            self.pushed.append(revision)
+            logger.info("pushed the step-%d checkpoint to %s@%s", step, self.repo_id, revision)
+        except Exception as exc:
+            self.failures.append(f"{revision}: {exc}")
+            logger.error("pushing %s to %s@%s failed: %s", folder, self.repo_id, revision, exc)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not folder.is_dir():
+            logger.warning("checkpoint folder %s not found; nothing pushed", folder)
+            return
+        revision = revision_name(self.run, state.global_step)
+        folder = self._snapshot(folder)
+        if self._executor is None:
+            self._push(folder, revision, state.global_step)
+        else:
+            self._futures.append(self._executor.submit(self._push, folder, revision, state.global_step))
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.wait()
+
+    def wait(self) -> None:
+        """Block until queued uploads are done."""
+        for future in self._futures:
+            future.result()
+        self._futures.clear()

@@ -1,0 +1,386 @@
+"""SFT then GRPO: short linear runs over TRL's SFTTrainer and GRPOTrainer.
+
+Both commands do the same thing around TRL: resolve the model and dataset refs and check them (before
+any model is loaded), prepare the rows (system prompt, length filters), train with checkpoints in the
+output's work folder (resumable), save the final model folder (weights, tokenizer, chat template,
+generation config) with ``metrics.json`` and ``training_curves.png``, and hand it to
+``finr1_core.refs.save_model_ref`` for the card and ``lineage.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finr1_core.errors import ArtifactError, ConfigError, InputError
+from finr1_train import __version__
+from finr1_train.artifacts import check_output, is_hub_ref, load_split, resolve_model
+from finr1_train.config import GRPOSettings, Recipe, SFTSettings
+from finr1_train.curves import CURVES_FILE, METRICS_FILE, plot_curves, write_metrics
+
+logger = logging.getLogger(__name__)
+
+TOOL = "finr1-train"
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    output: str
+    location: str
+    metrics_path: Path | None
+    curves_path: Path | None
+    global_step: int
+    train_rows: int
+    counts: dict[str, int] = field(default_factory=dict)
+    trainer: Any = None
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _run_name(recipe: Recipe) -> str:
+    settings = recipe.settings
+    if settings.run:
+        return settings.run
+    if getattr(recipe.args, "run_name", None):
+        return str(recipe.args.run_name)
+    name = settings.output.rstrip("/").split("@")[0].split("/")[-1]
+    return name or recipe.kind
+
+
+def _prepare_output_dir(recipe: Recipe) -> Path:
+    """Checkpoints go to the output's hidden work folder unless the recipe names output_dir."""
+    from finr1_core import refs
+
+    if "output_dir" not in recipe.explicit_trl_keys or not recipe.args.output_dir:
+        recipe.args.output_dir = str(refs.work_dir(recipe.settings.output, repo_type="model") / "checkpoints")
+    out = Path(recipe.args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _resume_point(recipe: Recipe, output_dir: Path) -> str | bool | None:
+    """Decide where training restarts: TRL's resume_from_checkpoint wins, then finr1's resume setting."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    explicit = recipe.args.resume_from_checkpoint
+    if explicit:
+        if not Path(explicit).is_dir():
+            raise InputError(f"resume_from_checkpoint {explicit}: folder does not exist")
+        return str(explicit)
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if recipe.settings.resume is True and last is None:
+        raise InputError(f"--resume: no checkpoint-* folder in {output_dir} to resume from")
+    if recipe.settings.resume is False:
+        if last is not None and int(os.environ.get("RANK", "0")) == 0:
+            logger.info("--no-resume: starting over; old checkpoints in %s are removed", output_dir)
+            for old in output_dir.glob("checkpoint-*"):
+                shutil.rmtree(old)
+        return None
+    if last is not None:
+        logger.info("resuming from %s", last)
+    return last
+
+
+def _check_device(recipe: Recipe) -> None:
+    import torch
+
+    args = recipe.args
+    if not args.use_cpu and not torch.cuda.is_available() and getattr(args, "use_vllm", False):
+        raise ConfigError(f"{recipe.source}: use_vllm needs a CUDA GPU; on CPU use a cpu recipe (use_vllm: false)")
+
+
+def _callbacks(recipe: Recipe) -> list[Any]:
+    callbacks: list[Any] = []
+    if recipe.settings.push_checkpoints:
+        from finr1_core import refs
+        from finr1_train.callbacks import PushCheckpointRevisions
+
+        ref = refs.parse_ref(recipe.settings.output, repo_type="model")
+        callbacks.append(PushCheckpointRevisions(ref.repo_id, _run_name(recipe)))
+    return callbacks
+
+
+def _card_body(recipe: Recipe, base_model: str, result_summary: dict[str, Any], counts: dict[str, int]) -> str:
+    settings = recipe.settings
+    args = recipe.args
+    lines = [
+        f"{'Supervised fine-tuning' if recipe.kind == 'sft' else 'GRPO'} of `{base_model}` on "
+        f"`{settings.dataset}` (split `{settings.split}`) with `finr1-train {recipe.kind}` {__version__} "
+        "(TRL). The full configuration and the inputs' revisions are in `lineage.json`; the training log is in "
+        f"`{METRICS_FILE}` and the curves in `{CURVES_FILE}`.",
+        "",
+        "## Training",
+        "",
+        f"- rows trained on: {counts.get('train_rows', 0)}"
+        + (f" ({counts['dropped_long']} longer ones dropped)" if counts.get("dropped_long") else ""),
+        f"- optimizer steps: {counts.get('steps', 0)}; learning rate {args.learning_rate}, "
+        f"{args.lr_scheduler_type.value if hasattr(args.lr_scheduler_type, 'value') else args.lr_scheduler_type} "
+        f"schedule, per-device batch {args.per_device_train_batch_size} x accumulation "
+        f"{args.gradient_accumulation_steps}",
+    ]
+    if isinstance(settings, GRPOSettings):
+        weights = (list(settings.rewards.values()) if isinstance(settings.rewards, dict) else args.reward_weights) or [
+            1.0
+        ] * len(settings.reward_list())
+        rewards = ", ".join(f"{n} x {w:g}" for n, w in zip(settings.reward_list(), weights, strict=True))
+        lines.append(
+            f"- rewards: {rewards}; {args.num_generations} generations per prompt, beta {args.beta}, "
+            f"loss {args.loss_type}, max completion {args.max_completion_length} tokens"
+        )
+    for key in (
+        "loss",
+        "reward",
+        "rewards/format_reward/mean",
+        "rewards/accuracy_reward/mean",
+        "completions/mean_length",
+        "mean_token_accuracy",
+    ):
+        if key in result_summary:
+            s = result_summary[key]
+            lines.append(f"- {key}: first {s['first']:.4g}, last {s['last']:.4g}")
+    if settings.system_prompt:
+        lines += [
+            "",
+            "## Prompting",
+            "",
+            "Trained with this system prompt; use it at inference:",
+            "",
+            "```text",
+            settings.system_prompt,
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _final_folder(recipe: Recipe, trainer: Any) -> Path:
+    """A fresh staging folder in the output's work folder; save_model_ref then moves it into place."""
+    from finr1_core import refs
+
+    folder = refs.work_dir(recipe.settings.output, repo_type="model") / "final"
+    if trainer.is_world_process_zero() and folder.exists():
+        shutil.rmtree(folder)
+    trainer.accelerator.wait_for_everyone()
+    return folder
+
+
+def _tidy_model_folder(folder: Path) -> None:
+    """Drop the pickled training_args.bin (lineage.json has the config) and make the files world-readable.
+
+    transformers writes model.safetensors with mode 0600; a serving container running as another user could
+    not read it from a shared volume.
+    """
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
+def _finish(
+    recipe: Recipe,
+    trainer: Any,
+    base_model: str,
+    inputs: list[Any],
+    counts: dict[str, int],
+    started: _dt.datetime,
+    callbacks: list[Any],
+) -> RunResult:
+    from finr1_core import refs
+    from finr1_core.lineage import Lineage
+
+    folder = _final_folder(recipe, trainer)
+    # Every process takes part (ZeRO-3 and FSDP gather the shards); only the main one writes files.
+    trainer.save_model(str(folder))  # weights, config, generation config and the tokenizer with its chat template
+    counts = {**counts, "steps": int(trainer.state.global_step)}
+    if not trainer.is_world_process_zero():
+        return RunResult(
+            recipe.settings.output,
+            str(folder),
+            None,
+            None,
+            counts["steps"],
+            counts.get("train_rows", 0),
+            counts,
+            trainer,
+        )
+    if trainer.processing_class is not None and not (folder / "tokenizer_config.json").is_file():
+        trainer.processing_class.save_pretrained(str(folder))
+    _tidy_model_folder(folder)
+    history = list(trainer.state.log_history)
+    metrics_path = write_metrics(
+        folder,
+        history,
+        {"command": recipe.kind, "base_model": base_model, "dataset": recipe.settings.dataset, "counts": counts},
+    )
+    curves_path = None
+    if recipe.settings.plot:
+        curves_path = plot_curves(folder, history, f"finr1-train {recipe.kind}: {_run_name(recipe)}")
+    from finr1_train.curves import summarize
+
+    body = _card_body(recipe, base_model, summarize(history), counts)
+    lineage = Lineage(
+        tool=TOOL,
+        tool_version=__version__,
+        config=recipe.effective_config(),  # Lineage redacts secrets itself (keeps pad_token, max_prompt_tokens)
+        inputs=inputs,
+        counts=counts,
+        started_at=started,
+        finished_at=_now(),
+    )
+    # The staged folder lives in the work folder, which the write removes: report what landed in the output.
+    record = refs.save_model_ref(folder, recipe.settings.output, lineage, card_body=body, move=True)
+    if is_hub_ref(recipe.settings.output):
+        metrics_path = curves_path = None  # uploaded with the model; the staging folder is gone
+    else:
+        metrics_path = Path(record.location) / METRICS_FILE
+        curves_path = Path(record.location) / CURVES_FILE if curves_path is not None else None
+    failures = [f for cb in callbacks for f in getattr(cb, "failures", [])]
+    if failures:
+        raise ArtifactError(
+            f"training finished and {record.location} is written, but pushing checkpoints failed: {failures[0]}"
+        )
+    logger.info(
+        "finr1-train %s: %s -> %s (%d rows, %d steps, %.0f s)",
+        recipe.kind,
+        base_model,
+        recipe.settings.output,
+        counts.get("train_rows", 0),
+        counts["steps"],
+        (_now() - started).total_seconds(),
+    )
+    return RunResult(
+        output=recipe.settings.output,
+        location=record.location,
+        metrics_path=metrics_path,
+        curves_path=curves_path,
+        global_step=int(trainer.state.global_step),
+        train_rows=counts.get("train_rows", 0),
+        counts=counts,
+        trainer=trainer,
+    )
+
+
+def _load_inputs(recipe: Recipe) -> tuple[Path, Any, Any, Any]:
+    """Check and load the refs (model folder resolved, dataset split read) before any model is built."""
+    settings = recipe.settings
+    assert settings.model is not None  # checked by load_recipe
+    check_output(settings.output)
+    dataset, data_record = load_split(settings.dataset, settings.split, recipe.kind)
+    model_path, model_record = resolve_model(settings.model)
+    if settings.max_samples is not None and settings.max_samples < len(dataset):
+        dataset = dataset.select(range(settings.max_samples))
+    return model_path, model_record, dataset, data_record
+
+
+def _tokenizer(model_path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    if tokenizer.chat_template is None:
+        raise ArtifactError(f"model {model_path}: the tokenizer has no chat template; finr1 trains on chat data")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def run_sft(recipe: Recipe) -> RunResult:
+    """Supervised fine-tuning on the ``sft`` split (assistant-only loss through prompt/completion pairs)."""
+    from trl import SFTTrainer
+
+    from finr1_train.data import drop_long, sft_pairs, token_lengths
+
+    settings = recipe.settings
+    assert isinstance(settings, SFTSettings)
+    started = _now()
+    model_path, model_record, raw, data_record = _load_inputs(recipe)
+    _check_device(recipe)
+    source = f"{settings.dataset}[{settings.split}]"
+    dataset = sft_pairs(raw, settings.system_prompt, source)
+    tokenizer = _tokenizer(model_path)
+    counts = {"input_rows": len(dataset)}
+    if settings.drop_overlong and recipe.args.max_length is not None:
+        lengths = token_lengths(
+            tokenizer,
+            [p + c for p, c in zip(dataset["prompt"], dataset["completion"], strict=True)],
+            add_generation_prompt=False,
+        )
+        kept = drop_long(dataset, lengths, recipe.args.max_length, "SFT samples")
+        counts["dropped_long"] = len(dataset) - len(kept)
+        dataset = kept
+    counts["train_rows"] = len(dataset)
+    output_dir = _prepare_output_dir(recipe)
+    resume = _resume_point(recipe, output_dir)
+    callbacks = _callbacks(recipe)
+    logger.info("SFT %s on %s: %d rows, checkpoints in %s", model_path, source, len(dataset), output_dir)
+    t0 = time.perf_counter()
+    trainer = SFTTrainer(
+        model=str(model_path), args=recipe.args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    logger.debug("SFT train() took %.1f s", time.perf_counter() - t0)
+    return _finish(recipe, trainer, settings.model or "", [model_record, data_record], counts, started, callbacks)
+
+
+def run_grpo(recipe: Recipe) -> RunResult:
+    """GRPO on the ``rl`` split with the configured rewards (beta 0 by default: no reference model)."""
+    from trl import GRPOTrainer
+
+    from finr1_train.data import drop_long, rl_prompts, token_lengths
+    from finr1_train.rewards import build_rewards
+
+    settings = recipe.settings
+    assert isinstance(settings, GRPOSettings)
+    started = _now()
+    reward_funcs = build_rewards(settings.reward_list(), settings.verifier)
+    if isinstance(settings.rewards, dict):
+        recipe.args.reward_weights = [float(w) for w in settings.rewards.values()]
+    model_path, model_record, raw, data_record = _load_inputs(recipe)
+    _check_device(recipe)
+    source = f"{settings.dataset}[{settings.split}]"
+    dataset = rl_prompts(raw, settings.system_prompt, source)
+    tokenizer = _tokenizer(model_path)
+    counts = {"input_rows": len(dataset)}
+    if settings.max_prompt_tokens is not None:
+        lengths = token_lengths(tokenizer, dataset["prompt"], add_generation_prompt=True)
+        kept = drop_long(dataset, lengths, settings.max_prompt_tokens, "GRPO prompts")
+        counts["dropped_long"] = len(dataset) - len(kept)
+        dataset = kept
+    counts["train_rows"] = len(dataset)
+    output_dir = _prepare_output_dir(recipe)
+    resume = _resume_point(recipe, output_dir)
+    callbacks = _callbacks(recipe)
+    logger.info(
+        "GRPO %s on %s: %d prompts, rewards %s, beta %s, checkpoints in %s",
+        model_path,
+        source,
+        len(dataset),
+        ", ".join(settings.reward_list()),
+        recipe.args.beta,
+        output_dir,
+    )
+    trainer = GRPOTrainer(
+        model=str(model_path),
+        reward_funcs=reward_funcs,
+        args=recipe.args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    return _finish(recipe, trainer, settings.model or "", [model_record, data_record], counts, started, callbacks)
+
+
+def run(recipe: Recipe) -> RunResult:
+    """Run the recipe's command."""
+    return run_sft(recipe) if recipe.kind == "sft" else run_grpo(recipe)
