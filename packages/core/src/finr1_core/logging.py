@@ -93,9 +93,12 @@ def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") ->
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.set_name("finr1")
     root = logging.getLogger()
+    # Replace only finr1's own handler (a second call reconfigures); others (pytest's capture) stay.
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == "finr1":
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Third-party chatter at INFO is noise for pipeline users; DEBUG shows everything.
