@@ -36,7 +36,7 @@ PACKAGES: dict[str, tuple[str, str, bool, bool]] = {
     "train": ("test", "models,math,test", True, False),
     "evaluate": ("test", "math,test", False, False),
     "serve": ("cpu,test", "models,test", True, True),
-    "pipeline": ("test", "test", False, False),
+    "pipeline": ("test", "models,math,test", True, True),
 }
 TOOLS = ("distill", "judge", "train", "evaluate", "serve")
 
@@ -56,7 +56,10 @@ def install_package(session: nox.Session, package: str) -> None:
     targets = ["-e", core]
     if package == "pipeline":
         # The pipeline's tests check the stage configs against every tool's own config model.
-        targets += [arg for tool in TOOLS for arg in ("-e", f"packages/{tool}")]
+        # Its end-to-end test runs the embedded pipeline, so every tool is installed (serve with its CPU engine).
+        targets += [
+            arg for tool in TOOLS for arg in ("-e", f"packages/{tool}[cpu]" if tool == "serve" else f"packages/{tool}")
+        ]
     if package != "core":
         targets += ["-e", f"{package_dir(package)}[{extras}]" if extras else package_dir(package)]
     else:

@@ -33,9 +33,17 @@ cli = tool_group("finr1-pipeline", "finr1-pipeline", "Run the finr1 stages in or
     help="local processes, one container per stage (Docker SDK), or compose/pipeline.yaml.",
 )
 @click.option("--compose-file", default="compose/pipeline.yaml", show_default=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--artifacts",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Artifacts folder instead of the pipeline file's `artifacts`.",
+)
 @click.option("--force", is_flag=True, help="Re-run steps whose outputs are already complete.")
 @click.option("--dry-run", is_flag=True, help="Print the commands (or container specs) without running them.")
-def run_command(config_path: str, runner: str, compose_file: str, force: bool, dry_run: bool) -> None:
+def run_command(
+    config_path: str, runner: str, compose_file: str, artifacts: str | None, force: bool, dry_run: bool
+) -> None:
     """Run a pipeline file end to end and print the wall time of each stage."""
     import signal
     import sys
@@ -47,6 +55,8 @@ def run_command(config_path: str, runner: str, compose_file: str, force: bool, d
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path.cwd()
     cfg = load_pipeline(config_path)
+    if artifacts is not None:
+        cfg = cfg.model_copy(update={"artifacts": artifacts})
     plan = Plan(cfg, root)
     if dry_run:
         _dry_run(plan, runner, Path(compose_file))

@@ -122,8 +122,12 @@ def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> Non
     width = max((len(name) for name in results["benchmarks"]), default=9)
     for name, entry in results["benchmarks"].items():
         ci = entry.get("ci95") or [None, None]
+        if entry.get("accuracy") is None:  # nothing scorable: every item failed generation or judging
+            score = "n/a  (no scored items"
+        else:
+            score = f"{entry['accuracy']}%  (95% CI {ci[0]}–{ci[1]}"
         click.echo(
-            f"{name:<{width}}  {entry.get('accuracy')}%  (95% CI {ci[0]}–{ci[1]}, n={entry.get('n_scored')}, "
+            f"{name:<{width}}  {score}, n={entry.get('n_scored')}, "
             f"rule-only {entry['rule_only']['accuracy']}%, judge failed {entry.get('judge_failures')}, "
             f"generation errors {entry.get('generation_errors')})"
         )
