@@ -360,12 +360,14 @@ class FakeOpenAIServer:
             delay = self._draw_latency()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if request.get("stream"):
-                self._stream(proto, request, answer)
-            else:
-                proto.respond(200, json.dumps(self._completion(request, answer), ensure_ascii=False).encode())
+            body = None if request.get("stream") else json.dumps(self._completion(request, answer), ensure_ascii=False)
+            # Count before the bytes leave: a client that reads its answer and then asks for the stats must see it.
             with self._lock:
                 self._stats.ok += 1
+            if body is None:
+                self._stream(proto, request, answer)
+            else:
+                proto.respond(200, body.encode())
         finally:
             with self._lock:
                 self._in_flight -= 1
