@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from finr1_core.answers import DEFAULT_REL_TOL, match_answer
-from finr1_core.answers.numeric import compare_quantities, parse_numeric_span, parse_reference
+from finr1_core.answers.numeric import (
+    chinese_numerals_to_arabic,
+    compare_quantities,
+    parse_numeric_span,
+    parse_reference,
+)
 
 PCT_Q = "what percentage of total facilities as measured in square feet are leased?"
 CHANGE_Q = "what is the net change in net revenue during 2015 for entergy corporation?"
@@ -54,7 +59,7 @@ CASES: list[tuple[str, object, bool | None, str | None]] = [
     ("\\boxed{0.1446}", "14.46%", True, None),
     ("\\boxed{25 \\text{ bps}}", 0.0025, True, None),
     ("增长了12.5%", 0.125, True, None),
-    ("百分之十二", 0.12, False, None),  # Chinese numerals are not read: wrong rather than guessed
+    ("百分之十二", 0.12, True, None),  # Chinese numerals are read when the answer has no digits
     ("\\boxed{百分之12}", 0.12, True, None),
     ("\\boxed{2.5 \\text{ percentage points}}", 0.025, True, None),
     ("\\boxed{12.5\\%}", "12.5%", True, None),
@@ -183,6 +188,76 @@ def test_numeric_inside_r1_output(prediction: str, reference: object, expected: 
         r1(f"Working through the table.\n\n**Final Answer**\n{prediction}"), reference, "numeric", question=question
     )  # type: ignore[arg-type]
     assert got.correct is expected, got
+
+
+CHINESE_CASES: list[tuple[str, object, bool]] = [
+    # (prediction with no Arabic digits, reference, expected)
+    ("百分之十二", 0.12, True),
+    ("百分之十四点四六", 0.14464, True),
+    ("十二点五", 12.5, True),
+    ("三千五百万元", 35_000_000, True),
+    ("一亿二千万", 120_000_000, True),
+    ("负百分之三点二", "-3.2%", True),
+    ("两百", 200, True),
+    ("零点五", 0.5, True),
+    ("百分之五十", 0.5, True),
+    ("\\boxed{十二点五}", 12.5, True),
+    ("答案是百分之十四点四六。", "14.46%", True),
+    ("营业收入为三千五百万元", 35_000_000, True),
+    ("一千零五", 1005, True),
+    ("三千五", 3500, True),
+    ("增长了二十个百分点", "20%", True),
+    # near misses stay wrong
+    ("百分之十三", 0.12, False),
+    ("百分之十四点四", 0.12, False),
+    ("百分之三点二", "-3.2%", False),
+    ("十二点五", 125, False),
+    ("三千五百万元", 3_500_000, False),
+    ("两百", 2000, False),
+    ("百分之五", 0.5, False),
+    # Chinese words with numeral characters are not numbers
+    ("无法确定，需要进一步分析", 1, False),
+    ("这一点十分重要", 10, False),
+    ("千万不要忽视风险", 10_000_000, False),
+    ("第一季度表现最好", 1, False),
+    ("统一口径后无变化", 1, False),
+]
+
+
+@pytest.mark.parametrize(("prediction", "reference", "expected"), CHINESE_CASES)
+def test_chinese_numerals(prediction: str, reference: object, expected: bool) -> None:
+    got = match_answer(prediction, reference, "numeric")  # type: ignore[arg-type]
+    assert got.correct is expected, got
+    inside = match_answer(r1(f"**最终答案**\n{prediction}"), reference, "numeric")  # type: ignore[arg-type]
+    assert inside.correct is expected, inside
+
+
+def test_chinese_numerals_only_without_arabic_digits() -> None:
+    # with digits anywhere in the answer, the digits decide, as before
+    got = match_answer("百分之十二，即0.13", 0.12, "numeric")
+    assert (got.correct, got.extracted) == (False, "0.13")
+    assert match_answer("\\boxed{百分之12}", 0.12, "numeric").correct is True
+
+
+@pytest.mark.parametrize(
+    ("text", "converted"),
+    [
+        ("负百分之三点二", "负3.2%"),
+        ("三千五百万元", "3500万元"),
+        ("一亿二千万", "12000万"),
+        ("一万五", "15000"),
+        ("三点五亿", "3.5亿"),
+        ("百分之百", "100%"),
+        ("进一步分析", "进一步分析"),
+        ("十分重要", "十分重要"),
+        ("千万不要", "千万不要"),
+        ("第一", "第一"),
+        ("万一", "万一"),
+        ("十二五规划", "十二五规划"),
+    ],
+)
+def test_chinese_numerals_to_arabic(text: str, converted: str) -> None:
+    assert chinese_numerals_to_arabic(text) == converted
 
 
 def test_box_in_thinking_is_ignored_even_when_it_is_right() -> None:

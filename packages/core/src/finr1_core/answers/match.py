@@ -113,6 +113,8 @@ def _match_numeric(region: str, reference: str | float | int, question: str | No
                 found = ("last_number", ns, line)
                 break
         found = found or caveat
+    if found is None and not any(c.isdigit() for c in region):
+        found = _chinese_numerals(region)
     if found is None:
         words = _number_words(region)
         if words is not None:
@@ -173,11 +175,24 @@ _WORD_NUMBERS = {
 _NUMBER_WORD_RE = re.compile(r"(?<![A-Za-z-])(" + "|".join(_WORD_NUMBERS) + r")(?![A-Za-z-])", re.IGNORECASE)
 
 
-def _number_words(region: str) -> _num.NumericSpan | None:
-    """A count written as an English word ("three business segments"), only when the answer has no digits at all.
+def _chinese_numerals(region: str) -> tuple[str, _num.NumericSpan, str] | None:
+    """A number written in Chinese numerals ("百分之十四点四六"), tried only when the answer has no Arabic digits.
 
-    Chinese numerals ("百分之十二") are deliberately not read (see ``test_answers_numeric``): wrong, not guessed.
+    The same places as for digits, in the same order: answer spans (box, "answer is"), then the last line with one.
     """
+    for rule, text in candidate_spans(region):
+        ns = _num.parse_chinese_numeric_span(text)
+        if ns.quantities:
+            return rule, ns, text
+    for line in reversed(region.splitlines()):
+        ns = _num.parse_chinese_numeric_span(line)
+        if ns.quantities:
+            return "last_number", ns, line
+    return None
+
+
+def _number_words(region: str) -> _num.NumericSpan | None:
+    """A count written as an English word ("three business segments"), only when the answer has no digits at all."""
     if any(c.isdigit() for c in region):
         return None
     for line in reversed(region.splitlines()):

@@ -571,3 +571,115 @@ def says_increase(text: str) -> bool:
 def decrease_question(question: str | None) -> bool:
     """True when the question asks for a decrease/decline (so "-5%" can answer "by how much did it fall")."""
     return bool(question) and _DECREASE_Q_RE.search(question) is not None  # type: ignore[arg-type]
+
+
+# --- Chinese numerals: a fallback for answers with no Arabic digits ("百分之十四点四六", "三千五百万元") ---
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG_UNITS = {"万": 10**4, "亿": 10**8}
+_CN_RUN_RE = re.compile(
+    r"(?P<pct>百分之)?(?P<int>[零〇一二两三四五六七八九十百千万亿]+)(?:点(?P<dec>[零〇一二三四五六七八九]+)(?P<big>[万亿]*))?"
+)
+# What may follow a Chinese number for it to count as one ("十二%", "二十个百分点", "三倍")
+_CN_UNIT_AFTER_RE = re.compile(r"[ \t]*(?:%|个百分点|百分点|个基点|基点|倍)")
+_CN_SPAN_STRIP = " \t\r\n.。,，;；:：!！?？*_$\\{}()[]【】\"'“”"
+
+
+def _cn_integer(text: str) -> int | None:
+    """Value of a Chinese integer ("三千五百万", "一亿二千万", "两百", "一万五"), or None when malformed."""
+    if len(text) > 1 and all(c in _CN_DIGITS for c in text):
+        return int("".join(str(_CN_DIGITS[c]) for c in text))  # digit by digit, as in "二零二三"
+    total = section = 0
+    number: int | None = None
+    last_unit = 0  # the unit just written, so "三千五" reads as 3500 (the omitted unit is the next one down)
+    section_unit = 10**9  # units inside a section must go down: "十百" is not a number
+    for i, c in enumerate(text):
+        if c in _CN_DIGITS:
+            if number is not None and not (number == 0 or _CN_DIGITS[c] == 0):
+                return None  # "三五百": two digits without a unit between
+            if c in "零〇":
+                last_unit = 0
+            number = _CN_DIGITS[c] if number is None or number == 0 else number
+        elif c in _CN_SMALL_UNITS:
+            unit = _CN_SMALL_UNITS[c]
+            if unit >= section_unit:
+                return None
+            if number is None:
+                if i != 0 or c == "千":  # only a leading 十/百 implies one ("十二", "百分之百"); "千万" is a word
+                    return None
+                number = 1
+            section += number * unit
+            number, last_unit, section_unit = None, unit, unit
+        else:
+            unit = _CN_BIG_UNITS[c]
+            if number is None and section == 0 and not (c == "亿" and total and text[i - 1] == "万"):
+                return None  # "万一", "亿" alone
+            section += number or 0
+            total = (total + section) * unit if c == "亿" else total + section * unit
+            number, section, last_unit, section_unit = None, 0, unit, 10**9
+    if number is not None:
+        section += number * last_unit // 10 if last_unit >= 10 else number
+    return total + section
+
+
+def _cn_number(m: re.Match[str], s: str) -> str | None:
+    """The Arabic form of one Chinese-numeral match, or None when it is an ordinary word ("进一步", "十分")."""
+    int_text, dec, big = m.group("int"), m.group("dec"), m.group("big") or ""
+    if m.start() > 0 and s[m.start() - 1] == "第":
+        return None  # an ordinal, "第一"
+    whole = not s[: m.start()].strip(_CN_SPAN_STRIP + "约为是负") and not s[m.end() :].strip(_CN_SPAN_STRIP)
+    has_digit = any(c in _CN_DIGITS for c in int_text)
+    has_unit = any(c in _CN_SMALL_UNITS or c in _CN_BIG_UNITS for c in int_text)
+    if not (
+        m.group("pct")
+        or dec
+        or whole
+        or _CN_UNIT_AFTER_RE.match(s, m.end())
+        or (has_digit and has_unit and len(int_text) > 1)
+    ):
+        return None
+    value = _cn_integer(int_text)
+    if value is None:
+        return None
+    if dec:
+        text = f"{value}." + "".join(str(_CN_DIGITS[c]) for c in dec) + big
+    else:
+        # keep a trailing 万/亿 as the written scale, as "3500万" would be written with digits
+        unit_chars = ""
+        while int_text and int_text[-1] in _CN_BIG_UNITS and value % (_CN_BIG_UNITS[int_text[-1]]) == 0:
+            unit_chars = int_text[-1] + unit_chars
+            value //= _CN_BIG_UNITS[int_text[-1]]
+            int_text = int_text[:-1]
+        text = f"{value}{unit_chars}"
+    return text + "%" if m.group("pct") else text
+
+
+def chinese_numerals_to_arabic(span: str) -> str:
+    """Rewrite Chinese numerals as Arabic ones: "负百分之三点二" → "负3.2%", "三千五百万元" → "3500万元".
+
+    A run of numeral characters counts only when it reads as a number: after 百分之, with a 点 decimal, before
+    %/个百分点/倍, with both a digit and a unit ("两百", "一万"), or as the whole span. So "进一步", "十分",
+    "千万不要", "统一" and ordinals ("第一") stay text.
+    """
+    return _CN_RUN_RE.sub(lambda m: _cn_number(m, span) or m.group(0), span)
+
+
+def parse_chinese_numeric_span(span: str) -> NumericSpan:
+    """:func:`parse_numeric_span` after :func:`chinese_numerals_to_arabic`; meant for answers with no digits."""
+    converted = chinese_numerals_to_arabic(_clean_for_numbers(span))
+    if not any(c.isdigit() for c in converted):
+        return NumericSpan(())
+    return parse_numeric_span(converted)
