@@ -116,6 +116,17 @@ def test_run_then_resume_sends_nothing_twice(tmp_path: Path) -> None:
     assert {r["completion"] for r in rows if r["item_id"] == "item-3"} == {"item-3 sample-0", "item-3 sample-1"}
 
 
+def test_without_a_bar_progress_is_logged_periodically(tmp_path: Path, monkeypatch, caplog) -> None:
+    from finr1_core.runner import run as run_module
+
+    monkeypatch.setattr(run_module._Progress, "LOG_EVERY_S", 0.0)  # every result, so the test is fast
+    caplog.set_level("INFO", logger="finr1_core.runner.run")
+    with FakeOpenAIServer(latency_s=0.0) as server:
+        _run(_requests(5), server, tmp_path / "r.jsonl", progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("runner progress:")]
+    assert len(lines) == 5 and lines[-1].startswith("runner progress: 5/5 requests")
+
+
 def test_input_is_consumed_lazily(tmp_path: Path) -> None:
     pulled = 0
     first_result_at: list[int] = []

@@ -30,6 +30,15 @@ def split_revision(repo_id: str) -> tuple[str, str | None]:
     return name, revision or None
 
 
+def folder_holding(folder: Path, names: Sequence[str]) -> Path:
+    """The folder (under a downloaded snapshot) that holds the first of ``names`` found; one-line error if none."""
+    for name in names:
+        hits = sorted(Path(folder).rglob(name))
+        if hits:
+            return hits[0].parent
+    raise InputError(f"{folder}: none of {', '.join(names)} in the downloaded files")
+
+
 def _fail(repo_id: str, exc: Exception) -> InputError:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return InputError(

@@ -34,7 +34,13 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 class _Progress:
-    """tqdm bar with rate, ETA, tokens, errors and retries; postfix refreshed at most twice a second."""
+    """tqdm bar with rate, ETA, tokens, errors and retries; postfix refreshed at most twice a second.
+
+    Without a bar (pipelines, containers with JSON logs) a long run still reports: one INFO line every
+    ``LOG_EVERY_S`` seconds with the requests done, the rate, tokens and errors.
+    """
+
+    LOG_EVERY_S = 30.0
 
     def __init__(self, enabled: bool, total: int | None, desc: str) -> None:
         self.bar = None
@@ -43,13 +49,28 @@ class _Progress:
 
             self.bar = tqdm(total=total, desc=desc, unit="req", dynamic_ncols=True, mininterval=0.5, smoothing=0.05)
         self._last = 0.0
+        self._total = total
+        self._done = 0
+        self._started = self._logged = time.monotonic()
 
     def skip(self) -> None:
+        if self._total:
+            self._total -= 1
         if self.bar is not None and self.bar.total:
             self.bar.total -= 1
 
     def update(self, summary: RunSummary, retries: int) -> None:
+        self._done += 1
         if self.bar is None:
+            now = time.monotonic()
+            if now - self._logged >= self.LOG_EVERY_S:
+                self._logged = now
+                of = f"/{self._total}" if self._total else ""
+                rate = self._done / max(now - self._started, 1e-9)
+                logger.info(
+                    "runner progress: %d%s requests, %.2f req/s, %d tokens, %d failed, %d retries",
+                    self._done, of, rate, summary.total_tokens, summary.failed, retries,
+                )  # fmt: skip
             return
         self.bar.update(1)
         now = time.monotonic()

@@ -17,7 +17,7 @@ from finr1_core.formats.fincuge import TASKS as FINCUGE_TASKS
 from finr1_core.formats.fincuge import read_fincuge
 from finr1_core.formats.finqa import SPLIT_FILES as FINQA_FILES
 from finr1_core.formats.finqa import load_finqa
-from finr1_core.formats.hub import hub_rows, hub_snapshot
+from finr1_core.formats.hub import folder_holding, hub_rows, hub_snapshot
 from finr1_core.formats.instruct import (
     fi500k_item,
     financeqt_item,
@@ -74,15 +74,7 @@ class FinQASource(SourceAdapter):
 
     def read_hub(self, repo_id: str, split: str) -> Iterator[SourceItem]:
         folder = hub_snapshot(repo_id, [f"{p}{n}" for n in FINQA_FILES[split] for p in ("", "*/")])
-        return self.read_local(_find_split_folder(folder, FINQA_FILES[split]), split)
-
-
-def _find_split_folder(folder: Path, names: Iterable[str]) -> Path:
-    for name in names:
-        hits = sorted(folder.rglob(name))
-        if hits:
-            return hits[0].parent
-    raise InputError(f"{folder}: the Hub copy has none of {', '.join(names)}")
+        return self.read_local(folder_holding(folder, FINQA_FILES[split]), split)
 
 
 class ConvFinQASource(SourceAdapter):
@@ -118,7 +110,7 @@ class ConvFinQASource(SourceAdapter):
     def read_hub(self, repo_id: str, split: str) -> Iterator[SourceItem]:
         names = CONVFINQA_FILES[split]
         folder = hub_snapshot(repo_id, [f"{p}{n}" for n in names for p in ("", "*/")])
-        return self.read_local(_find_split_folder(folder, names), split)
+        return self.read_local(folder_holding(folder, names), split)
 
 
 class TFNSSource(SourceAdapter):

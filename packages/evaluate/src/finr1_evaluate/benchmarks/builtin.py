@@ -14,7 +14,7 @@ from finr1_core.formats.fincuge import TASKS as FINCUGE_TASKS
 from finr1_core.formats.fincuge import read_fincuge
 from finr1_core.formats.finqa import SPLIT_FILES as FINQA_FILES
 from finr1_core.formats.finqa import load_finqa
-from finr1_core.formats.hub import hub_rows, hub_snapshot
+from finr1_core.formats.hub import folder_holding, hub_rows, hub_snapshot
 from finr1_core.formats.instruct import fi500k_item, read_fi500k
 from finr1_core.formats.records import Item
 from finr1_evaluate.benchmarks.base import BenchItem, Benchmark, register_benchmark
@@ -34,14 +34,6 @@ def _item(it: Item, messages: list[dict[str, str]], **meta: Any) -> BenchItem:
         question=it.question,
         meta={**it.meta, **meta},
     )
-
-
-def _find(folder: Path, names: tuple[str, ...]) -> Path:
-    for name in names:
-        hits = sorted(folder.rglob(name))
-        if hits:
-            return hits[0].parent
-    raise InputError(f"{folder}: none of {', '.join(names)} in the downloaded files")
 
 
 class FinQA(Benchmark):
@@ -69,7 +61,7 @@ class FinQA(Benchmark):
 
     def read_hub(self, repo_id: str, variant: str) -> list[BenchItem]:
         folder = hub_snapshot(repo_id, [f"{p}{n}" for n in FINQA_FILES["test"] for p in ("", "*/")])
-        return self.read_local(_find(folder, FINQA_FILES["test"]), variant)
+        return self.read_local(folder_holding(folder, FINQA_FILES["test"]), variant)
 
 
 class ConvFinQA(Benchmark):
@@ -98,7 +90,7 @@ class ConvFinQA(Benchmark):
     def read_hub(self, repo_id: str, variant: str) -> list[BenchItem]:
         names = CONVFINQA_FILES["dev"]
         folder = hub_snapshot(repo_id, [f"{p}{n}" for n in names for p in ("", "*/")])
-        return self.read_local(_find(folder, names), variant)
+        return self.read_local(folder_holding(folder, names), variant)
 
 
 class AntFinance(Benchmark):
@@ -188,7 +180,7 @@ class FinEval(Benchmark):
 
     def read_hub(self, repo_id: str, variant: str) -> list[BenchItem]:
         folder = hub_snapshot(repo_id, ["*subject_map.json", "**/subject_map.json", "*val/*.csv", "**/val/*.csv"])
-        return self.read_local(_find(folder, ("subject_map.json",)), variant)
+        return self.read_local(folder_holding(folder, ("subject_map.json",)), variant)
 
 
 class FinanceIQ(Benchmark):
