@@ -283,3 +283,28 @@ def _folder(root: Path, files: dict[str, bytes]) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
     return root
+
+
+def test_injected_faults_answer_like_a_flaky_hub(hub_server, hub_repo_id):
+    from huggingface_hub import HfApi
+
+    HfApi().create_repo(hub_repo_id, repo_type="dataset")
+    info = f"{hub_server.url}/api/datasets/{hub_repo_id}"
+    with hub_server.fail("GET", rf"/api/datasets/{hub_repo_id}$", status=503, times=2, retry_after=3) as fault:
+        first, second, third = (httpx.get(info) for _ in range(3))
+    assert (first.status_code, second.status_code, third.status_code) == (503, 503, 200)
+    assert first.headers["Retry-After"] == "3" and "error" in first.json() and fault.hits == 2
+    with hub_server.fail("GET", rf"/api/datasets/{hub_repo_id}$", status=404, skip=1):
+        assert [httpx.get(info).status_code for _ in range(3)] == [200, 404, 200]
+    with hub_server.fail("*", rf"/api/datasets/{hub_repo_id}$", drop=True, times=None):
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(info)
+    assert httpx.get(info).status_code == 200  # leaving the block removed the fault
+
+    # A commit that lands but whose answer is lost: the branch moved although the client saw a 500.
+    head = httpx.get(info).json()["sha"]
+    with hub_server.fail("POST", r"/commit/", status=500, after=True):
+        with pytest.raises(Exception) as lost:
+            HfApi().upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=hub_repo_id, repo_type="dataset")
+    assert "500" in str(lost.value)
+    assert httpx.get(info).json()["sha"] != head and "x.txt" in hub_server.files(hub_repo_id, "dataset")

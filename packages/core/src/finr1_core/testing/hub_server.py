@@ -35,6 +35,14 @@ Errors follow the Hub: 404 with ``X-Error-Code`` ``RepoNotFound``, ``RevisionNot
 ``EntryNotFound`` (transformers probes optional files and needs exactly that), 409 for conflicts,
 412 for a stale ``parentCommit``, 401 ``Invalid credentials in Authorization header`` on writes
 when the server was given a ``token`` and the request carries another one.
+
+Faults: :meth:`HubServer.fail` makes chosen requests fail the way a busy or flaky Hub does — an HTTP
+status (500, 503, 429 with ``Retry-After``, 404, 412 …) or a dropped connection, before the request is
+handled or after it took effect (a commit that landed but whose answer was lost)::
+
+    with hub.fail("POST", r"/commit/", status=503, times=2) as fault:   # doctest: +SKIP
+        ...                                        # the first two commits answer 503
+    assert fault.hits == 2
 """
 
 from __future__ import annotations
@@ -182,6 +190,67 @@ class HubError(Exception):
         self.extra = dict(extra or {})
 
 
+#: Status texts and Hub-like bodies of injected faults.
+_FAULT_MESSAGES = {
+    404: "Not Found",
+    409: "Conflict",
+    412: "A commit has happened since the parent commit you sent; read the head again",
+    429: "You have exceeded our rate limit; retry later",
+    500: "Internal Error - We're working hard to fix this as soon as possible!",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass(eq=False)  # identity: two equal faults are still two faults
+class Fault:
+    """A failure injected into matching requests (see :meth:`HubServer.fail`).
+
+    Attributes:
+        method: HTTP method to match (``*`` for any).
+        path: Regular expression searched in the URL path (unquoted, without the query).
+        status: Status to answer, or None with ``drop``.
+        drop: Close the connection without answering (the client sees a dropped connection).
+        times: How many matching requests fail; None: every one until the fault is removed.
+        skip: Matching requests let through before the first failure.
+        after: Handle the request first (its change happens), then fail or drop the answer.
+        retry_after: ``Retry-After`` seconds sent with the status.
+        hits: Requests failed so far.
+        seen: Matching requests so far (let through or failed).
+    """
+
+    method: str
+    path: str
+    status: int | None = 503
+    drop: bool = False
+    times: int | None = 1
+    skip: int = 0
+    after: bool = False
+    retry_after: float | None = None
+    hits: int = 0
+    seen: int = 0
+    _server: Any = field(default=None, repr=False)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in ("*", method)) and re.search(self.path, path) is not None
+
+    @property
+    def spent(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+    def remove(self) -> None:
+        """Stop injecting this fault."""
+        if self._server is not None:
+            self._server.remove_fault(self)
+
+    def __enter__(self) -> Fault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
 class _HubState:
     """Repos, commits and LFS objects, guarded by one lock (the handlers run in threads)."""
 
@@ -319,6 +388,9 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        fault, self._late_fault = self._late_fault, None
+        if fault is not None:  # the request took effect; its answer is replaced by the fault
+            return self._answer_fault(fault)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -332,13 +404,33 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), headers=headers)
 
+    def _answer_fault(self, fault: Fault) -> None:
+        if fault.drop or fault.status is None:
+            # No status line at all: the client sees "server disconnected without sending a response".
+            self.close_connection = True
+            self._status = -1
+            return
+        status = fault.status
+        message = _FAULT_MESSAGES.get(status, "injected fault")
+        headers = {"X-Error-Message": message, "Connection": "close"}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        self._late_fault = None
+        self.close_connection = True
+        self._send(status, json.dumps({"error": message}).encode(), headers=headers)
+
     def _handle(self, method: str) -> None:
         self._status = 0
+        self._late_fault: Fault | None = None
         split = urlsplit(self.path)
         self.query = parse_qs(split.query, keep_blank_values=True)
         self.raw_segments = [s for s in split.path.split("/") if s != ""]
         try:
             self.body = b"" if method in ("GET", "HEAD") else self._read_body()
+            fault = self.server.take_fault(method, unquote(split.path))
+            if fault is not None and not fault.after:
+                return self._answer_fault(fault)
+            self._late_fault = fault
             with self.server.state.lock:
                 self._route(method)
         except HubError as err:
@@ -812,11 +904,25 @@ class _HubHTTPServer(ThreadingHTTPServer):
         self.url = f"http://{address[0]}:{self.server_address[1]}"
         self.requests: list[tuple[str, str, int]] = []
         self.unhandled: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
         self._log_lock = threading.Lock()
 
     def record(self, method: str, path: str, status: int) -> None:
         with self._log_lock:
             self.requests.append((method, path, status))
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first live fault matching this request (counted as a hit), or None."""
+        with self._log_lock:
+            for fault in self.faults:
+                if fault.spent or not fault.matches(method, path):
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.skip:
+                    continue
+                fault.hits += 1
+                return fault
+        return None
 
 
 class HubServer:
@@ -907,6 +1013,58 @@ class HubServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # --- faults -------------------------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int | None = 503,
+        drop: bool = False,
+        times: int | None = 1,
+        skip: int = 0,
+        after: bool = False,
+        retry_after: float | None = None,
+    ) -> Fault:
+        """Make matching requests fail; use the result as a context manager to remove the fault after.
+
+        Args:
+            method: HTTP method (``GET``, ``POST`` …) or ``*``.
+            path: Regular expression searched in the request's URL path (unquoted, no query), e.g.
+                ``r"/commit/"``, ``r"/resolve/.*/lineage.json$"``, ``r"/api/datasets/org/name/revision/"``.
+            status: Status to answer (500, 503, 429, 404, 412 …); the body is the Hub's JSON error.
+            drop: Close the connection without answering instead.
+            times: Failures before the fault is spent; None for every matching request.
+            skip: Matching requests to let through first (fail the second commit: ``skip=1``).
+            after: Let the request take effect, then fail or drop its answer.
+            retry_after: Seconds for a ``Retry-After`` header (429/503).
+
+        Returns:
+            The live :class:`Fault` (``hits`` counts the requests it failed).
+        """
+        if self._httpd is None:
+            raise RuntimeError("HubServer is not started")
+        re.compile(path)  # a bad pattern fails here, not inside a handler thread
+        fault = Fault(method.upper(), path, status, drop, times, skip, after, retry_after, _server=self)
+        with self._httpd._log_lock:
+            self._httpd.faults.append(fault)
+        return fault
+
+    def remove_fault(self, fault: Fault) -> None:
+        """Stop injecting ``fault`` (no-op when already removed)."""
+        if self._httpd is None:
+            return
+        with self._httpd._log_lock:
+            if fault in self._httpd.faults:
+                self._httpd.faults.remove(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        if self._httpd is not None:
+            with self._httpd._log_lock:
+                self._httpd.faults.clear()
 
     def env(self, hf_home: str | os.PathLike[str], token: str = DUMMY_TOKEN) -> dict[str, str]:
         """Environment variables pointing huggingface_hub, datasets and transformers at this server."""
