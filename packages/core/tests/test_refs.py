@@ -480,3 +480,130 @@ def test_model_round_trip_local(tmp_path, tiny_model_dir):
         refs.resolve_model_ref(str(tmp_path / "absent"))
     with pytest.raises(ArtifactError, match="no such model repo"):
         refs.resolve_model_ref("hf://finr1-test/absent-model")
+
+
+# --- the store: one interface for local folders and Hub branches -----------------------------------------------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    """Retry Hub calls without waiting (the policy's numbers are the production ones otherwise)."""
+    monkeypatch.setattr(refs, "HUB_RETRY", refs.RetryPolicy(retries=3, initial_s=0.0, max_s=0.0))
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+def test_store_lists_reads_and_commits_the_same_way_locally_and_on_the_hub(where, hub_repo_id, tmp_path):
+    ref = str(tmp_path / "out") if where == "local" else f"hf://datasets/{hub_repo_id}@run-1"
+    store = refs.open_store(ref)
+    assert not store.list().exists and store.read("a.txt") is None
+
+    def add(listing):
+        assert listing.fresh == (where == "hub")  # a branch created by this write: what it holds is inherited
+        refs.check_writable(listing)
+        return refs.Change(add={"a.txt": b"one", "data/b.txt": b"two"})
+
+    store.update(add, message="add")
+    listing = store.list()
+    assert listing.exists and listing.files == {"a.txt", "data/b.txt"} and not listing.complete
+    assert store.read("data/b.txt", listing) == b"two" and store.fetch("a.txt").read_bytes() == b"one"
+    with pytest.raises(ArtifactError, match="finr1 did not write"):  # two files, no lineage.json: not ours
+        store.update(lambda listing: refs.check_writable(listing) or refs.Change(), message="refused")
+    store.commit(refs.Change(add={"lineage.json": b"{}"}, delete=["a.txt"]), message="swap", parent=store.list())
+    assert store.list().files == {"data/b.txt", "lineage.json"}
+    store.update(lambda listing: refs.Change(add={"c.txt": b"three"}, replace=True), message="replace")
+    assert store.list().files == {"c.txt"}
+
+
+def test_hub_commits_and_listings_are_retried_on_transient_errors(hub_server, hub_repo_id, quick_retries):
+    ref = f"hf://datasets/{hub_repo_id}@run-1"
+    commit, info = r"/api/datasets/.*/commit/", rf"/api/datasets/{hub_repo_id}/revision/"
+    with (
+        hub_server.fail("POST", commit, status=503, times=1, retry_after=0),
+        hub_server.fail("POST", commit, status=429, times=1, retry_after=0),
+        hub_server.fail("POST", commit, drop=True, times=1),
+        hub_server.fail("GET", info, status=500, times=1),
+    ):
+        out = refs.save_dataset_ref(_dataset_dict(), ref, _lineage())
+    assert hub_server.branches(hub_repo_id, "dataset")["run-1"] == out.revision_sha
+    assert hub_server.commit_count(hub_repo_id, "dataset", "run-1") == 2  # the initial commit and ours: once
+    assert refs.load_dataset_ref(ref, split="train")[0]["x"] == [0, 1, 2]
+
+
+def test_a_stale_parent_is_read_again_before_the_commit_is_retried(hub_server, hub_repo_id):
+    ref = f"hf://datasets/{hub_repo_id}"
+    refs.save_dataset_ref(_dataset_dict(), ref, _lineage())
+    # Another writer commits between finr1's listing and its commit: the Hub answers 412 to the stale parent.
+    from huggingface_hub import HfApi
+
+    def sneak_in(listing):
+        if not hasattr(sneak_in, "done"):
+            sneak_in.done = True
+            HfApi().upload_file(
+                path_or_fileobj=b"x", path_in_repo="stray.txt", repo_id=hub_repo_id, repo_type="dataset"
+            )
+        return refs.Change(add={"lineage.json": b"{}"}, replace=True)
+
+    refs.open_store(ref).update(sneak_in, message="replace")
+    assert set(hub_server.files(hub_repo_id, "dataset")) == {".gitattributes", "lineage.json"}  # stray.txt seen, gone
+    assert any(status == 412 for method, _, status in hub_server.requests if method == "POST")
+
+
+def test_hub_failures_left_after_retries_are_one_line(hub_server, hub_repo_id, quick_retries):
+    ref = f"hf://datasets/{hub_repo_id}@run-1"
+    with hub_server.fail("POST", r"/commit/", status=503, times=None, retry_after=0) as busy:
+        with pytest.raises(ArtifactError) as info:
+            refs.save_dataset_ref(_dataset_dict(), ref, _lineage())
+    message = str(info.value)
+    assert "\n" not in message and "HTTP 503" in message and "after 4 tries" in message and busy.hits == 4
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no chained traceback
+    with hub_server.fail("POST", r"/commit/", drop=True, times=None):
+        with pytest.raises(ArtifactError) as dropped:
+            refs.save_dataset_ref(_dataset_dict(), ref, _lineage())
+    assert "\n" not in str(dropped.value) and "cannot reach" in str(dropped.value)
+    assert refs.read_lineage(ref) is None
+
+
+# --- layout: every split reachable with plain datasets ------------------------------------------------------------
+
+
+def _card_configs(card: str) -> dict[str, list[str]]:
+    import yaml
+
+    meta = yaml.safe_load(card.split("---\n")[1])
+    return {c["config_name"]: [f["split"] for f in c["data_files"]] for c in meta["configs"]}
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+def test_every_split_is_declared_and_reachable_with_plain_datasets(where, hub_server, hub_repo_id, tmp_path):
+    import datasets
+
+    judged_cols = datasets.Features({"id": datasets.Value("string"), "label": datasets.Value("string")})
+    judge_like = {
+        "sft": datasets.Dataset.from_dict({"messages": [[{"role": "user", "content": "hi"}]]}),
+        "rl": datasets.Dataset.from_dict({"prompt": ["p1", "p2"], "solution": ["1", "2"]}),
+        "rejected": datasets.Dataset.from_dict({"id": [], "label": []}, features=judged_cols),
+        "judged": datasets.Dataset.from_dict({"id": ["a"], "label": ["good"]}, features=judged_cols),
+    }
+    uniform = {"train": _dataset_dict()["train"], "test": _dataset_dict()["test"], "dev": _dataset_dict(0)["train"]}
+    for name, data in (("judge", judge_like), ("uniform", uniform)):
+        ref = str(tmp_path / name) if where == "local" else f"hf://datasets/{hub_repo_id}-{name}@run-1"
+        refs.save_dataset_ref(data, ref, _lineage())
+        if where == "local":
+            path, kwargs = str(tmp_path / name), {}
+            card = (tmp_path / name / "README.md").read_text()
+        else:
+            path, kwargs = f"{hub_repo_id}-{name}", {"revision": "run-1"}
+            card = hub_server.files(path, "dataset", "run-1")["README.md"].decode()
+        configs = _card_configs(card)
+        declared = {split: config for config, splits in configs.items() for split in splits}
+        assert sorted(declared) == sorted(data)  # every split is in the card, empty ones included
+        assert sorted(datasets.get_dataset_config_names(path, **kwargs)) == sorted(configs)
+        for split, ds in data.items():
+            if len(ds):
+                loaded = datasets.load_dataset(path, declared[split], split=split, **kwargs)
+                assert loaded.num_rows == ds.num_rows and loaded.column_names == ds.column_names
+        assert sorted(datasets.load_dataset(path, **kwargs)) == sorted(configs["default"])  # the default loads
+        loaded, _ = refs.load_dataset_ref(ref)
+        assert {k: v.num_rows for k, v in loaded.items()} == {k: v.num_rows for k, v in data.items()}
+    assert configs["default"] == ["train", "test"] and configs["dev"] == ["dev"]  # same columns: one config
+    assert sorted(datasets.load_dataset(path, split="test", **kwargs)["id"]) == ["t0"]

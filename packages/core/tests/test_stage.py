@@ -27,6 +27,12 @@ def _rows(ids):
 IDS = [f"src/{i}" for i in range(60)]
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """Hub outputs keep their resume state under finr1's cache: keep it in the test's tmp folder."""
+    monkeypatch.setenv("FINR1_CACHE", str(tmp_path / "finr1-cache"))
+
+
 # --- shard specs ---------------------------------------------------------------------------------
 
 
@@ -134,9 +140,10 @@ def test_unsharded_stage_reads_writes_card_lineage_and_logs_one_line(tmp_path, c
 # --- sharded runs -------------------------------------------------------------------------------------
 
 
-def _run_shard(out, spec, config=None, ids=IDS):
+def _run_shard(out, spec, config=None, ids=IDS, force=False):
     shard = parse_shard(spec)
-    stage = Stage("finr1-distill", "0.1.0", {"seed": 1, **(config or {}), "shard": spec}, output=str(out), shard=shard)
+    config = {"seed": 1, **(config or {}), "shard": spec}
+    stage = Stage("finr1-distill", "0.1.0", config, output=str(out), shard=shard, force=force)
     stage.add_input(InputRecord(ref="samples:finqa", revision_sha="a" * 40))
     state = stage.state_dir
     assert state.name == f"shard-{shard.label}"
@@ -198,13 +205,13 @@ def test_shards_of_one_run_may_differ_in_operational_settings(tmp_path):
     assert record.revision_sha and refs.read_lineage(str(out)).counts["train"] == len(IDS)
 
 
-def test_a_later_run_with_other_settings_replaces_stale_shards(tmp_path):
+def test_a_later_run_with_other_settings_and_force_replaces_stale_shards(tmp_path):
     out = tmp_path / "distill"
     for index in range(3):
         _run_shard(out, f"{index}/3")
     new_ids = IDS[:20]
     for index in range(2):
-        _run_shard(out, f"{index}/2", config={"seed": 2}, ids=new_ids)
+        _run_shard(out, f"{index}/2", config={"seed": 2}, ids=new_ids, force=True)
     assert sorted(p.name for p in (out / "shards").iterdir()) == [f"shard-{i:05d}-of-00002.json" for i in range(2)]
     data, _ = refs.load_dataset_ref(str(out))
     assert sorted(data["train"]["id"]) == sorted(new_ids)
@@ -224,6 +231,7 @@ def test_an_unsharded_rerun_replaces_a_sharded_output(tmp_path):
     for index in range(2):
         _run_shard(out, f"{index}/2")
     stage = Stage("finr1-distill", "0.1.0", {"seed": 1}, output=str(out))
+    stage.add_input(InputRecord(ref="samples:finqa", revision_sha="a" * 40))  # the same run, not sharded
     stage.write({"train": _rows(IDS[:4])})
     data, _ = refs.load_dataset_ref(str(out))
     assert sorted(data) == ["train"] and len(data["train"]) == 4
@@ -251,3 +259,165 @@ def test_hub_shards_complete_one_dataset(hub_server, hub_repo_id):
     data, source = refs.load_dataset_ref(ref)
     assert sorted(data["train"]["id"]) == sorted(IDS) and source.revision_sha == record.revision_sha
     assert len(data["errors"]) == 2 and len(data["empty"]) == 0
+
+
+# --- re-runs ---------------------------------------------------------------------------------------------------
+
+TEACHER = {"model": "m", "temperature": 0.6, "base_url": "http://a/v1", "api_key_env": "K"}
+
+
+def _stage(out, teacher=None, force=False, shard=None):
+    config = {"output": str(out), "teacher": {**TEACHER, **(teacher or {})}, "concurrency": 4, "shard": shard}
+    stage = Stage("finr1-distill", "0.1.0", config, output=str(out), shard=parse_shard(shard), force=force)
+    stage.add_input(InputRecord(ref="samples:finqa", revision_sha="a" * 40))
+    return stage
+
+
+def _commits(ref, hub_server):
+    repo = refs.parse_ref(ref)
+    return hub_server.commit_count(repo.repo_id, "dataset", repo.revision or "main")
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+def test_a_complete_output_is_left_alone_and_other_settings_are_refused_unless_force(
+    where, hub_server, hub_repo_id, tmp_path
+):
+    out = str(tmp_path / "distill") if where == "local" else f"hf://datasets/{hub_repo_id}@run-1"
+    first = _stage(out)
+    assert first.check_rerun() is None
+    first.write({"train": _rows(IDS[:5])})
+    written = refs.read_lineage(out)
+    commits = _commits(out, hub_server) if where == "hub" else None
+
+    again = _stage(out, teacher={"base_url": "http://b/v1"})  # another replica: operational, not a setting
+    done = again.check_rerun()
+    assert done is not None and done.counts == {"train": 5} and done.revision_sha
+    assert not again._state_path().exists()
+
+    changed = _stage(out, teacher={"temperature": 0.9})
+    with pytest.raises(ConfigError) as refused:
+        changed.check_rerun()
+    message = str(refused.value)
+    assert "teacher.temperature 0.6 → 0.9" in message and "--force" in message and "\n" not in message
+    with pytest.raises(ConfigError, match="teacher.temperature"):  # a caller that skipped the check: refused too
+        changed.write({"train": _rows(IDS[:2])})
+    assert refs.read_lineage(out) == written
+    if where == "hub":
+        assert _commits(out, hub_server) == commits  # no commit added on the same branch
+
+    forced = _stage(out, teacher={"temperature": 0.9}, force=True)
+    assert forced.check_rerun() is None
+    forced.write({"train": _rows(IDS[:2])})
+    assert refs.read_lineage(out).config["teacher"]["temperature"] == 0.9
+
+
+def test_check_complete_is_the_rerun_rule_for_writers_that_are_not_stages(tmp_path):
+    from finr1_core.stage import check_complete
+
+    out = tmp_path / "model"
+    inputs = [InputRecord(ref="base", revision_sha="b" * 40)]
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    config = {"lr": 1e-5, "trl": {"output_dir": "/scratch/a"}}
+    refs.save_model_ref(tmp_path / "m", str(out), refs.Lineage.start("finr1-train", "0", config, inputs))
+    same = {"lr": 1e-5, "trl": {"output_dir": "/scratch/b"}}
+    assert check_complete(
+        out, tool="finr1-train", config=same, inputs=inputs, repo_type="model", ignore={"output_dir"}
+    )
+    with pytest.raises(ConfigError, match="input base at bbbbbbbbbbbb → cccccccccccc"):
+        check_complete(
+            out,
+            tool="finr1-train",
+            config=same,
+            inputs=[InputRecord(ref="base", revision_sha="c" * 40)],
+            repo_type="model",
+            ignore={"output_dir"},
+        )
+    with pytest.raises(ConfigError, match="lr 1e-05 → 0.001"):
+        check_complete(
+            out,
+            tool="finr1-train",
+            config={**same, "lr": 1e-3},
+            inputs=inputs,
+            repo_type="model",
+            ignore={"output_dir"},
+        )
+    assert check_complete(out, tool="finr1-train", config=same, inputs=inputs, repo_type="model", force=True) is None
+    assert check_complete(tmp_path / "absent", tool="t", config={}, inputs=lambda: 1 / 0, repo_type="model") is None
+
+
+# --- shards and the Hub ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+def test_a_sharded_output_with_a_missing_shard_is_refused_for_every_ref_kind(where, hub_server, hub_repo_id, tmp_path):
+    ref = str(tmp_path / "distill") if where == "local" else f"hf://datasets/{hub_repo_id}@run-1"
+    _run_shard(ref, "0/2")
+    for read in (
+        lambda: refs.load_dataset_ref(ref),
+        lambda: refs.load_dataset_ref(ref, split="train"),
+        lambda: Stage("finr1-judge", "0.1.0", {}, output=str(tmp_path / "judge")).read_dataset(ref, split="train"),
+    ):
+        with pytest.raises(ArtifactError, match=r"only 1 of 2 shards are written .*missing 1/2"):
+            read()
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+def test_a_complete_output_missing_a_data_file_is_refused(where, hub_server, hub_repo_id, tmp_path):
+    ref = str(tmp_path / "distill") if where == "local" else f"hf://datasets/{hub_repo_id}@run-1"
+    for index in range(2):
+        _run_shard(ref, f"{index}/2")
+    lost = "data/train-00001-of-00002.parquet"
+    if where == "local":
+        (tmp_path / "distill" / lost).unlink()
+    else:
+        from huggingface_hub import HfApi
+
+        HfApi().delete_file(lost, repo_id=hub_repo_id, repo_type="dataset", revision="run-1")
+    with pytest.raises(ArtifactError, match="a data file is missing or was changed"):
+        refs.load_dataset_ref(ref)
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+def test_shards_with_other_settings_are_refused_when_a_shard_starts(where, hub_server, hub_repo_id, tmp_path):
+    ref = str(tmp_path / "distill") if where == "local" else f"hf://datasets/{hub_repo_id}@run-1"
+    first = _stage(ref, shard="0/2")
+    first.write({"train": _rows(list(first.shard.select(IDS, key=lambda x: x)))})
+    other = _stage(ref, teacher={"temperature": 0.9}, shard="1/2")
+    with pytest.raises(ConfigError) as refused:
+        other.check_rerun()
+    assert "shard 0/2: teacher.temperature 0.6 → 0.9" in str(refused.value) and "--force" in str(refused.value)
+    with pytest.raises(ConfigError, match="teacher.temperature"):  # the write refuses too: nothing is deleted
+        other.write({"train": _rows(IDS[:3])})
+    assert refs.open_store(ref).list().shard_records == ["shards/shard-00000-of-00002.json"]
+    with pytest.raises(ConfigError, match="splits the input 2 ways, this run 4"):
+        _stage(ref, shard="1/4").check_rerun()
+    same = _stage(ref, teacher={"base_url": "http://b/v1"}, shard="1/2")  # a replica of its own: fine
+    assert same.check_rerun() is None
+    assert same.write({"train": _rows(list(same.shard.select(IDS, key=lambda x: x)))}).revision_sha
+
+
+def test_a_failed_final_hub_commit_keeps_the_shard_state_and_the_rerun_only_merges(
+    hub_server, hub_repo_id, monkeypatch
+):
+    monkeypatch.setattr(refs, "HUB_RETRY", refs.RetryPolicy(retries=1, initial_s=0.0, max_s=0.0))
+    ref = f"hf://datasets/{hub_repo_id}@run-1"
+    _run_shard(ref, "0/2")
+    last = Stage("finr1-distill", "0.1.0", {"seed": 1, "shard": "1/2"}, output=ref, shard=parse_shard("1/2"))
+    last.add_input(InputRecord(ref="samples:finqa", revision_sha="a" * 40))
+    (last.state_dir / "teacher.jsonl").write_text('{"paid": true}\n')  # what the re-run must not pay for again
+    mine = list(last.shard.select(IDS, key=lambda x: x))
+    splits = {"train": _rows(mine), "errors": _rows(mine[:1]), "empty": _rows([])}
+    with hub_server.fail("POST", r"/commit/", status=503, skip=1, times=None, retry_after=0):  # data in, merge not
+        with pytest.raises(ArtifactError, match="HTTP 503"):
+            last.write(splits)
+    assert (last.state_dir / "teacher.jsonl").is_file() and refs.read_lineage(ref) is None
+    rerun = Stage("finr1-distill", "0.1.0", {"seed": 1, "shard": "1/2"}, output=ref, shard=parse_shard("1/2"))
+    rerun.add_input(InputRecord(ref="samples:finqa", revision_sha="a" * 40))
+    record = rerun.check_rerun(card_body="Merged on the re-run.")
+    assert record is not None and record.revision_sha and record.counts["train"] == len(IDS)
+    assert refs.read_lineage(ref).counts == {"train": len(IDS), "errors": 2, "empty": 0}
+    assert "Merged on the re-run." in hub_server.files(hub_repo_id, "dataset", "run-1")["README.md"].decode()
+    assert not rerun._state_path().exists()
+    data, _ = refs.load_dataset_ref(ref)
+    assert sorted(data["train"]["id"]) == sorted(IDS) and len(data["empty"]) == 0

@@ -340,10 +340,3 @@ def render_card(
         lines += ["Effective configuration (secrets removed):", "", "```yaml", config_yaml.rstrip(), "```", ""]
     lines.append(f"The same record, machine-readable, is in `{LINEAGE_FILENAME}`.")
     return "\n".join(lines) + "\n"
-
-
-def read_lineage(ref: Any) -> Lineage | None:
-    """Same as :func:`finr1_core.refs.read_lineage` (kept here so either import works)."""
-    from finr1_core.refs import read_lineage as _read
-
-    return _read(ref)

@@ -10,9 +10,12 @@ A reference is one string:
 
 A local directory holds exactly the files the Hub repo would hold — ``data/<split>-0000i-of-0000N.parquet``,
 ``README.md`` (card whose YAML ``configs`` lets ``datasets.load_dataset(DIR)`` and the Hub viewer find the
-splits) and ``lineage.json`` — so ``huggingface_hub.upload_folder`` publishes it as is. Writes are
-atomic: a local output is assembled in a hidden sibling and renamed into place, a Hub output is one
-commit; a half-written output never has a ``lineage.json``, which is what :func:`read_lineage` checks.
+splits, see :func:`dataset_layout`) and ``lineage.json`` — so ``huggingface_hub.upload_folder`` publishes it
+as is. Both kinds sit behind one small :class:`Store` (``list`` / ``read`` / ``commit``, :func:`open_store`):
+a local folder or a Hub branch. Writes are atomic: a whole local output is assembled in a hidden sibling
+and renamed into place, a Hub output is one commit on the parent it was planned against; a half-written
+output never has a ``lineage.json``, which is what :func:`read_lineage` checks. Hub calls are retried on
+transient errors (5xx, 429, dropped connections, :data:`HUB_RETRY`); what still fails is one line.
 
 Readers record the revision they read (:class:`~finr1_core.lineage.InputRecord`). ``HF_TOKEN`` is picked
 up by ``huggingface_hub`` itself and never logged or written.
@@ -24,16 +27,18 @@ import hashlib
 import logging
 import math
 import os
+import random
 import re
 import shutil
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from finr1_core.errors import ArtifactError, ConfigError
 from finr1_core.lineage import (
@@ -46,14 +51,17 @@ from finr1_core.lineage import (
 )
 
 if TYPE_CHECKING:
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset, DatasetDict, Features
 
 logger = logging.getLogger(__name__)
 
 RepoType = Literal["dataset", "model"]
+T = TypeVar("T")
 
 #: Hidden folder inside a local output that holds resume state until the final write.
 WORK_DIRNAME = ".finr1-work"
+#: Folder of the per-shard records of a sharded output (``shards/shard-0000I-of-0000N.json``).
+SHARDS_DIRNAME = "shards"
 #: Data shards are cut at about this size, like ``push_to_hub``.
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 
@@ -61,6 +69,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _SPLIT_RE = re.compile(r"^\w+(\.\w+)*$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_RECORD_RE = re.compile(rf"^{SHARDS_DIRNAME}/shard-(?P<index>\d{{5}})-of-(?P<count>\d{{5}})\.json$")
+_TEMP_RE = re.compile(r"^\..+\.(tmp|old)-[0-9a-f]{8}$")  # finr1's own staging names (see _atomic_place)
 _FORMS = "hf://datasets/ORG/NAME[@REV], hf://ORG/NAME[@REV] (models) or a local directory"
 _LOCAL_FILE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 
@@ -276,6 +286,105 @@ def _one_line(text: object, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+# --- retries -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How Hub calls are retried on transient errors (5xx, 408, 429, dropped or refused connections).
+
+    Attributes:
+        retries: Extra tries after the first one.
+        initial_s: Wait before the first retry; it doubles each time (with jitter) up to ``max_s``.
+        max_s: Longest wait between tries.
+        max_retry_after_s: Longest ``Retry-After`` honoured; a server asking for more fails now.
+    """
+
+    retries: int = 5
+    initial_s: float = 1.0
+    max_s: float = 8.0
+    max_retry_after_s: float = 120.0
+
+
+#: huggingface_hub's own ``http_backoff`` defaults (5 retries, 1 s doubling to 8 s): it applies them to LFS
+#: uploads and a few downloads, not to commits, repo creation or listings, which finr1 retries with the same.
+HUB_RETRY = RetryPolicy()
+
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class StaleRevision(ArtifactError):
+    """The branch moved since it was read (HTTP 412 on ``parentCommit``): read it again and re-plan."""
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """hf_hub_download reports a failed HEAD as LocalEntryNotFoundError; the network error is its cause."""
+    from huggingface_hub import errors as hf_errors
+
+    if isinstance(exc, hf_errors.LocalEntryNotFoundError) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
+def _transient(exc: BaseException) -> bool:
+    import httpx
+    from huggingface_hub import errors as hf_errors
+
+    exc = _root_cause(exc)
+    if isinstance(exc, hf_errors.OfflineModeIsEnabled):
+        return False
+    if isinstance(exc, hf_errors.HfHubHTTPError):
+        return _status(exc) in _TRANSIENT_STATUS
+    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(_root_cause(exc), "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date: fall back to the backoff
+
+
+def _describe(exc: BaseException) -> str:
+    exc = _root_cause(exc)
+    status = _status(exc)
+    return f"HTTP {status}" if status else type(exc).__name__
+
+
+def _with_retries(fn: Callable[[], T], what: str, policy: RetryPolicy | None = None) -> T:
+    """Call ``fn``, retrying transient Hub errors with exponential backoff and jitter (``Retry-After`` honoured).
+
+    The last error is re-raised with ``finr1_tries`` set, for :func:`_hub_errors` to say how often it tried.
+    """
+    policy = policy or HUB_RETRY
+    for attempt in range(policy.retries + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not _transient(exc) or attempt == policy.retries:
+                if attempt:
+                    exc.finr1_tries = attempt + 1  # type: ignore[attr-defined]
+                raise
+            wait = min(policy.max_s, policy.initial_s * 2**attempt) * (0.5 + random.random() / 2)
+            asked = _retry_after(exc)
+            if asked is not None:  # the server says when: wait that long, as the runner does for endpoints
+                if asked > policy.max_retry_after_s:
+                    raise
+                wait = asked
+            logger.warning(
+                "%s: %s; retrying in %.1f s (%d/%d)", what, _describe(exc), wait, attempt + 1, policy.retries
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 @contextmanager
 def _hub_errors(ref: Ref, action: str) -> Iterator[None]:
     """Turn huggingface_hub / datasets / network failures into one-line ArtifactErrors."""
@@ -300,46 +409,59 @@ def _hub_errors(ref: Ref, action: str) -> Iterator[None]:
         raise ArtifactError(
             f"{ref}: {action} failed: revision {ref.revision!r} does not exist on {endpoint}"
         ) from None
-    except hf_errors.LocalEntryNotFoundError:
-        raise ArtifactError(
-            f"{ref}: {action} failed: cannot reach {endpoint} and nothing is cached (check HF_ENDPOINT and the network)"
-        ) from None
+    except hf_errors.OfflineModeIsEnabled:
+        raise ArtifactError(f"{ref}: {action} failed: HF_HUB_OFFLINE is set; unset it to reach {endpoint}") from None
+    except hf_errors.LocalEntryNotFoundError as exc:  # before EntryNotFoundError: it is a subclass of it
+        raise ArtifactError(_failure_line(ref, action, exc, endpoint)) from None
     except hf_errors.EntryNotFoundError as exc:
         raise ArtifactError(f"{ref}: {action} failed: a file is missing ({_one_line(exc, 160)})") from None
-    except hf_errors.HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        if status in (401, 403):
-            raise ArtifactError(
-                f"{ref}: {action} failed: HTTP {status} from {endpoint}; HF_TOKEN is missing, invalid or lacks "
-                "write access"
-            ) from None
-        raise ArtifactError(f"{ref}: {action} failed: HTTP {status} from {endpoint}: {_one_line(exc, 200)}") from None
-    except (httpx.ConnectError, httpx.TimeoutException, ConnectionError, hf_errors.OfflineModeIsEnabled) as exc:
-        raise ArtifactError(
-            f"{ref}: {action} failed: cannot reach {endpoint} ({type(exc).__name__}); check HF_ENDPOINT and "
-            "the network, or unset HF_HUB_OFFLINE"
-        ) from None
+    except (hf_errors.HfHubHTTPError, httpx.TransportError, ConnectionError) as exc:
+        raise ArtifactError(_failure_line(ref, action, exc, endpoint)) from None
 
 
-def _resolve_sha(api: Any, ref: Ref) -> str:
-    info = api.repo_info(ref.repo_id, repo_type=ref.repo_type, revision=ref.revision or "main")
-    if not info.sha:
-        raise ArtifactError(f"{ref}: the Hub did not report a commit sha for revision {ref.revision or 'main'!r}")
-    return info.sha
+def _failure_line(ref: Ref, action: str, exc: BaseException, endpoint: str) -> str:
+    tries = getattr(exc, "finr1_tries", None)
+    after = f" after {tries} tries" if tries else ""
+    cause = _root_cause(exc)
+    status = _status(cause)
+    if status in (401, 403):
+        return f"{ref}: {action} failed: HTTP {status} from {endpoint}; HF_TOKEN is missing, invalid or lacks write access"
+    if status in _TRANSIENT_STATUS:
+        return (
+            f"{ref}: {action} failed{after}: HTTP {status} from {endpoint} (the Hub is busy or down); run the same "
+            "command again later, finished work is kept"
+        )
+    if status is not None:
+        return f"{ref}: {action} failed: HTTP {status} from {endpoint}: {_one_line(cause, 200)}"
+    return (
+        f"{ref}: {action} failed{after}: cannot reach {endpoint} ({type(cause).__name__}); check HF_ENDPOINT and the "
+        "network, then run the same command again (finished work is kept)"
+    )
 
 
-# --- local fingerprints and staging ------------------------------------------------------------
+def _hub_call(ref: Ref, action: str, fn: Callable[[], T]) -> T:
+    """One Hub call: retried on transient errors, a one-line ArtifactError when it still fails."""
+    with _hub_errors(ref, action):
+        return _with_retries(fn, f"{ref}: {action}")
 
 
-def _local_revision(path: Path) -> str:
-    """sha1 of ``lineage.json`` when present (unique per write), else of every file's path and content."""
-    lineage = path / LINEAGE_FILENAME if path.is_dir() else None
-    if lineage is not None and lineage.is_file():
+# --- local fingerprints ------------------------------------------------------------------------
+
+
+def local_revision(path: str | os.PathLike[str]) -> str:
+    """Fingerprint of a local file or folder: the revision a reader records for it.
+
+    sha1 of ``lineage.json`` for a folder finr1 wrote (unique per write, cheap for big outputs), else sha1
+    over every non-hidden file's relative path and content (a source data folder, a downloaded model).
+    """
+    root = Path(path)
+    lineage = root / LINEAGE_FILENAME
+    if root.is_dir() and lineage.is_file():
         return hashlib.sha1(lineage.read_bytes()).hexdigest()
     digest = hashlib.sha1()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
     for file in files:
-        digest.update(file.relative_to(path).as_posix().encode() if file != path else file.name.encode())
+        digest.update((file.name if file == root else file.relative_to(root).as_posix()).encode())
         digest.update(b"\0")
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -352,48 +474,447 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _ensure_replaceable(target: Path, ref: Ref) -> None:
-    if not target.exists():
+def resolve_revision(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = None) -> InputRecord:
+    """The revision a read of ``ref`` would record, without reading the data (a commit sha or local fingerprint).
+
+    Raises:
+        ArtifactError: the repo, revision or path does not exist.
+    """
+    parsed = _infer_ref(ref, repo_type)
+    if parsed.is_local:
+        assert parsed.path is not None
+        if not parsed.path.exists():
+            raise ArtifactError(f"{parsed.repo_type} {parsed}: no such directory (expected {_FORMS})")
+        return InputRecord(ref=parsed.text, revision_sha=local_revision(parsed.path))
+    api = _api()
+    info = _hub_call(
+        parsed,
+        "resolving the revision",
+        lambda: api.repo_info(parsed.repo_id, repo_type=parsed.repo_type, revision=parsed.revision or "main"),
+    )
+    if not info.sha:
+        raise ArtifactError(f"{parsed}: the Hub did not report a commit sha for {parsed.revision or 'main'!r}")
+    return InputRecord(ref=parsed.text, revision_sha=info.sha)
+
+
+# --- stores: one local folder or one Hub branch --------------------------------------------------
+
+
+def is_shard_record(path: str) -> bool:
+    """Whether ``path`` (relative, posix) is a shard record ``shards/shard-0000I-of-0000N.json``."""
+    return _RECORD_RE.match(path) is not None
+
+
+def shard_record_ids(paths: Collection[str]) -> set[tuple[int, int]]:
+    """``(index, count)`` of every shard record among ``paths``."""
+    out = set()
+    for path in paths:
+        match = _RECORD_RE.match(path)
+        if match:
+            out.add((int(match.group("index")), int(match.group("count"))))
+    return out
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The files of an output at one moment: a local folder or a Hub branch head.
+
+    Attributes:
+        ref: The output.
+        files: Relative posix paths (no ``.gitattributes``, no resume state or finr1 staging files).
+        revision: The commit sha the listing was taken at (Hub); None for local folders.
+        exists: Whether the folder, or the repo and branch, exist.
+        fresh: The branch was just created by this write: what it holds was inherited from ``main``,
+            it is not an output of its own.
+    """
+
+    ref: Ref
+    files: frozenset[str] = frozenset()
+    revision: str | None = None
+    exists: bool = True
+    fresh: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Whether the output has its ``lineage.json`` (finished)."""
+        return LINEAGE_FILENAME in self.files
+
+    @property
+    def shard_records(self) -> list[str]:
+        """Paths of the shard records, sorted."""
+        return sorted(p for p in self.files if is_shard_record(p))
+
+    @property
+    def written_by_finr1(self) -> bool:
+        """Empty, or holding a ``lineage.json`` or shard records: finr1 may write here."""
+        return self.fresh or not self.files or self.complete or bool(self.shard_records)
+
+
+def check_writable(listing: Listing) -> None:
+    """Refuse to write into a folder or branch that holds files finr1 did not write.
+
+    The one rule for every writer (whole outputs, shards, models): an output may replace only what finr1 wrote
+    (a ``lineage.json`` or shard records), an empty folder or a branch this run created.
+
+    Raises:
+        ArtifactError: one line naming the output and the fix.
+    """
+    if listing.written_by_finr1:
         return
-    if not target.is_dir():
-        raise ArtifactError(f"{ref}: exists and is not a directory; choose another output")
-    entries = {p.name for p in target.iterdir()} - {WORK_DIRNAME}
-    if entries and LINEAGE_FILENAME not in entries:
+    ref = listing.ref
+    if ref.is_hub:
         raise ArtifactError(
-            f"{ref}: refusing to replace a non-empty directory that finr1 did not write (no {LINEAGE_FILENAME}); "
-            "choose another output or remove it"
+            f"{ref}: refusing to overwrite branch {ref.revision or 'main'!r}, which holds files finr1 did not write "
+            f"(no {LINEAGE_FILENAME}); write to a new branch with @NAME or another repo"
         )
+    raise ArtifactError(
+        f"{ref}: a non-empty folder that finr1 did not write (no {LINEAGE_FILENAME}); choose another output or "
+        "remove it"
+    )
 
 
-def _publish_local(staging: Path, target: Path, ref: Ref, *, check_foreign: bool = True) -> None:
-    """Swap ``staging`` into ``target`` with renames, so ``target`` is either old-complete or new-complete."""
-    if check_foreign:
-        _ensure_replaceable(target, ref)
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, target)
+@dataclass(frozen=True)
+class Change:
+    """What one commit does to an output.
+
+    Attributes:
+        add: Relative path → source file or bytes.
+        delete: Relative paths to remove.
+        replace: The output holds exactly ``add`` afterwards (everything else goes).
+        move: Local folders: move source files instead of copying them (big, disposable staging files).
+    """
+
+    add: Mapping[str, Path | bytes] = field(default_factory=dict)
+    delete: Collection[str] = ()
+    replace: bool = False
+    move: bool = False
 
 
-@contextmanager
-def _staging_dir(ref: Ref) -> Iterator[Path]:
-    """A fresh folder to assemble an output: a hidden sibling for local refs, a temp folder for Hub refs."""
-    if ref.is_local:
-        assert ref.path is not None
-        target = ref.path.absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()  # mkdir (not mkdtemp) so the published folder gets normal permissions
-    else:
+@dataclass(frozen=True)
+class Commit:
+    """What a commit produced: the new revision (Hub sha, or local fingerprint once complete) and where."""
+
+    revision: str | None
+    location: str
+
+
+class Store:
+    """One output's files, on a Hub branch or in a local folder: ``list`` / ``read`` / ``commit``.
+
+    Every finr1 writer goes through :meth:`update`: read the listing, plan a :class:`Change` from it, commit it
+    on that listing (a Hub commit names its parent, so a concurrent writer makes it fail with HTTP 412 and the
+    plan is made again from a fresh listing).
+    """
+
+    ref: Ref
+
+    def list(self) -> Listing:
+        """The output's files now."""
+        raise NotImplementedError
+
+    def read(self, path: str, listing: Listing | None = None) -> bytes | None:
+        """Content of one file (at ``listing``'s revision when given), or None when it does not exist."""
+        raise NotImplementedError
+
+    def fetch(self, path: str, listing: Listing | None = None) -> Path:
+        """A local path holding the file (downloaded into the Hugging Face cache for Hub outputs)."""
+        raise NotImplementedError
+
+    def commit(self, change: Change, *, message: str, parent: Listing | None = None) -> Commit:
+        """Apply ``change`` in one step.
+
+        Raises:
+            StaleRevision: the Hub branch moved since ``parent`` was listed.
+            ArtifactError: the write failed (one line).
+        """
+        raise NotImplementedError
+
+    def _create(self) -> bool:
+        """Create the folder, or repo and branch; True when this call created the branch."""
+        raise NotImplementedError
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A fresh folder to assemble files in (same filesystem as a local output), removed afterwards."""
         staging = Path(tempfile.mkdtemp(prefix="finr1-stage-"))
-    try:
-        yield staging
-    finally:
-        if staging.exists():
+        try:
+            yield staging
+        finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def update(self, plan: Callable[[Listing], Change | None], *, message: str, attempts: int = 4) -> Commit | None:
+        """List, plan, commit; on a stale parent (a concurrent writer), list again and re-plan.
+
+        Args:
+            plan: Listing → the change to make (None: nothing to do). It runs again on every retry, so it
+                must decide from the listing alone (and may raise to refuse).
+            message: Commit message.
+            attempts: Plans tried before a moving branch is an error.
+
+        Returns:
+            The commit, or None when the plan had nothing to do.
+        """
+        for attempt in range(1, attempts + 1):
+            listing = self.list()
+            if not listing.exists:
+                fresh = self._create()
+                listing = replace(self.list(), fresh=fresh)
+            change = plan(listing)
+            if change is None:
+                return None
+            try:
+                return self.commit(change, message=message, parent=listing)
+            except StaleRevision:
+                if attempt == attempts:
+                    raise ArtifactError(
+                        f"{self.ref}: the branch kept moving while writing ({attempts} tries); another writer is "
+                        "committing to it — give each run its own branch (@NAME)"
+                    ) from None
+                logger.info(
+                    "%s: the branch moved while writing; reading it again (%d/%d)", self.ref, attempt, attempts
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class LocalStore(Store):
+    """A local output folder."""
+
+    def __init__(self, ref: Ref) -> None:
+        assert ref.path is not None
+        self.ref = ref
+        self.root = ref.path.absolute()
+
+    def list(self) -> Listing:
+        if not self.root.exists():
+            return Listing(self.ref, exists=False)
+        if not self.root.is_dir():
+            raise ArtifactError(f"{self.ref}: exists and is not a directory; choose another output")
+        files = set()
+        for path in self.root.rglob("*"):
+            rel = path.relative_to(self.root)
+            if rel.parts[0] == WORK_DIRNAME or _TEMP_RE.match(path.name) or not path.is_file():
+                continue
+            files.add(rel.as_posix())
+        # Hidden top-level entries other than finr1's (a .git folder) are content too: they are not ours to drop.
+        return Listing(self.ref, frozenset(files))
+
+    def read(self, path: str, listing: Listing | None = None) -> bytes | None:
+        file = self.root / path
+        return file.read_bytes() if file.is_file() else None
+
+    def fetch(self, path: str, listing: Listing | None = None) -> Path:
+        file = self.root / path
+        if not file.is_file():
+            raise ArtifactError(f"{self.ref}: {path} is missing")
+        return file
+
+    def _create(self) -> bool:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return False  # a folder has no inherited content: an empty one is simply empty
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.root.parent / f".{self.root.name}.tmp-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()  # mkdir (not mkdtemp) so the published folder gets normal permissions
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def commit(self, change: Change, *, message: str, parent: Listing | None = None) -> Commit:
+        try:
+            if change.replace:
+                self._swap_in(change)
+            else:
+                # Deletes first (a lineage.json going makes the output incomplete before its data changes), then
+                # the files, lineage.json last: a reader never sees a lineage.json over data it does not describe.
+                for rel in change.delete:
+                    if rel not in change.add:
+                        (self.root / rel).unlink(missing_ok=True)
+                        _prune_empty(self.root / rel, self.root)
+                for rel in sorted(change.add, key=lambda p: p == LINEAGE_FILENAME):
+                    _atomic_place(change.add[rel], self.root / rel, move=change.move)
+        except OSError as exc:
+            raise ArtifactError(f"{self.ref}: cannot write ({exc.strerror or exc}: {exc.filename or ''})") from None
+        complete = (self.root / LINEAGE_FILENAME).is_file()
+        return Commit(revision=local_revision(self.root) if complete else None, location=str(self.root))
+
+    def _swap_in(self, change: Change) -> None:
+        """Assemble the new folder in a hidden sibling, then swap it in with renames (old-complete or new-complete)."""
+        with self.staging() as staging:
+            for rel, src in change.add.items():
+                dest = staging / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(src, bytes):
+                    dest.write_bytes(src)
+                elif change.move:
+                    shutil.move(src, dest)
+                else:
+                    shutil.copy2(src, dest)
+            if self.root.exists():
+                old = self.root.parent / f".{self.root.name}.old-{uuid.uuid4().hex[:8]}"
+                os.rename(self.root, old)
+                os.rename(staging, self.root)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(staging, self.root)
+
+
+def _atomic_place(src: Path | bytes, dest: Path, *, move: bool = False) -> None:
+    """Put one file in place with a rename, so a reader sees the old or the new file, never half of one."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
+    if isinstance(src, bytes):
+        tmp.write_bytes(src)
+    elif move:
+        shutil.move(src, tmp)
+    else:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+def _prune_empty(path: Path, root: Path) -> None:
+    parent = path.parent
+    while parent != root and parent.is_relative_to(root) and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+class HubStore(Store):
+    """One branch of a Hub repo (``main`` when the ref names none)."""
+
+    def __init__(self, ref: Ref) -> None:
+        self.ref = ref
+        self.repo_id = ref.repo_id or ""
+        self.branch = ref.revision or "main"
+
+    def list(self) -> Listing:
+        from huggingface_hub import errors as hf_errors
+
+        api = _api()
+        with _hub_errors(self.ref, "listing files"):
+            try:
+                info = _with_retries(
+                    lambda: api.repo_info(self.repo_id, repo_type=self.ref.repo_type, revision=self.branch),
+                    f"{self.ref}: listing files",
+                )
+            except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError):
+                return Listing(self.ref, exists=False)
+        files = frozenset(s.rfilename for s in info.siblings or []) - {".gitattributes"}
+        return Listing(self.ref, files, revision=info.sha)
+
+    def _download(self, path: str, listing: Listing | None) -> Path | None:
+        from huggingface_hub import errors as hf_errors
+
+        api = _api()
+        revision = (listing.revision if listing is not None else None) or self.branch
+        with _hub_errors(self.ref, f"reading {path}"):
+            try:
+                return Path(
+                    _with_retries(
+                        lambda: api.hf_hub_download(
+                            self.repo_id, path, repo_type=self.ref.repo_type, revision=revision
+                        ),
+                        f"{self.ref}: reading {path}",
+                    )
+                )
+            except (
+                hf_errors.RemoteEntryNotFoundError,
+                hf_errors.RevisionNotFoundError,
+                hf_errors.RepositoryNotFoundError,
+            ):
+                # Not LocalEntryNotFoundError: that one means the Hub could not be reached, not that the file is absent.
+                return None
+
+    def read(self, path: str, listing: Listing | None = None) -> bytes | None:
+        local = self._download(path, listing)
+        return local.read_bytes() if local is not None else None
+
+    def fetch(self, path: str, listing: Listing | None = None) -> Path:
+        local = self._download(path, listing)
+        if local is None:
+            raise ArtifactError(f"{self.ref}: {path} is missing")
+        return local
+
+    def _create(self) -> bool:
+        from huggingface_hub import errors as hf_errors
+
+        if _SHA_RE.match(self.branch):
+            raise ArtifactError(f"{self.ref}: cannot write to a commit sha; name a branch after '@' (e.g. @run-1)")
+        api = _api()
+        kind = self.ref.repo_type
+        _hub_call(self.ref, "creating the repo", lambda: api.create_repo(self.repo_id, repo_type=kind, exist_ok=True))
+        if self.branch == "main":
+            return False
+        with _hub_errors(self.ref, "creating the branch"):
+            try:
+                _with_retries(
+                    lambda: api.create_branch(self.repo_id, branch=self.branch, repo_type=kind),
+                    f"{self.ref}: creating the branch",
+                )
+            except hf_errors.HfHubHTTPError as exc:
+                if _status(exc) != 409:  # 409: it exists (another writer, or a retry after a lost answer)
+                    raise
+                return False
+        return True
+
+    def commit(self, change: Change, *, message: str, parent: Listing | None = None) -> Commit:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+        from huggingface_hub import errors as hf_errors
+
+        if _SHA_RE.match(self.branch):
+            raise ArtifactError(f"{self.ref}: cannot write to a commit sha; name a branch after '@' (e.g. @run-1)")
+        api = _api()
+        deletes = set(change.delete)
+        if change.replace:
+            deletes |= set(parent.files if parent is not None else self.list().files)
+        deletes -= set(change.add)
+
+        def attempt() -> Any:
+            # Fresh operation objects per try: a failed try may have half-uploaded them.
+            operations: list[Any] = [
+                CommitOperationAdd(path_in_repo=path, path_or_fileobj=src if isinstance(src, bytes) else str(src))
+                for path, src in change.add.items()
+            ]
+            operations += [CommitOperationDelete(path_in_repo=path) for path in sorted(deletes)]
+            try:
+                return api.create_commit(
+                    self.repo_id,
+                    operations=operations,
+                    commit_message=message,
+                    repo_type=self.ref.repo_type,
+                    revision=self.branch,
+                    parent_commit=parent.revision if parent is not None and parent.exists else None,
+                )
+            except hf_errors.HfHubHTTPError as exc:
+                if _status(exc) == 412:
+                    raise StaleRevision(f"{self.ref}: the branch moved since it was read") from None
+                raise
+
+        info = _hub_call(self.ref, "writing", attempt)
+        return Commit(revision=info.oid, location=info.commit_url)
+
+
+def open_store(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = None) -> Store:
+    """The :class:`Store` of an output: a Hub branch for ``hf://`` refs, else a local folder.
+
+    Args:
+        ref: The output ref.
+        repo_type: Force the kind; by default it follows the ref's form (``hf://datasets/…`` is a dataset).
+    """
+    parsed = _infer_ref(ref, repo_type)
+    return HubStore(parsed) if parsed.is_hub else LocalStore(parsed)
+
+
+def check_output(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = None) -> None:
+    """Fail early, before any work, when ``ref`` could not be written (malformed, or holding foreign files).
+
+    Raises:
+        ConfigError: the ref is malformed.
+        ArtifactError: the output holds files finr1 did not write, or the Hub cannot be reached.
+    """
+    check_writable(open_store(ref, repo_type).list())
 
 
 # --- work directories --------------------------------------------------------------------------
@@ -440,19 +961,144 @@ def work_dir(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = Non
     return path
 
 
-def _clear_work(ref: Ref) -> None:
-    path = _work_path(ref)
+def clear_work(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = None) -> None:
+    """Remove the resume state of ``ref`` (call only once the output's data is durable)."""
+    path = _work_path(_infer_ref(ref, repo_type))
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)
 
 
+# --- dataset layout ------------------------------------------------------------------------------
+
+
+def check_split_name(ref: Ref | str, split: str) -> None:
+    """Split names are what ``datasets`` accepts: letters, digits and ``_`` (dots between words).
+
+    Raises:
+        ArtifactError: one line naming the split.
+    """
+    if not _SPLIT_RE.match(split):
+        raise ArtifactError(f"dataset {ref}: split name {split!r} must be letters, digits and '_' only")
+
+
+def dataset_layout(features: Mapping[str, Features], counts: Mapping[str, int]) -> dict[str, list[str]]:
+    """Which config of the card holds which split: ``default`` holds all it can, the others one each.
+
+    ``datasets`` gives a config one schema and cannot build a split without rows (it raises "Instruction
+    'rl' corresponds to no data", huggingface/datasets#8401), so ``default`` holds the first split with rows
+    and every other split with rows and the same columns: ``load_dataset(DIR, split=S)`` reads each of them.
+    A split with other columns (judge's ``rl`` next to ``sft``) or without rows gets a config of its own,
+    named after it (``load_dataset(DIR, "rl", split="rl")``), so the card declares every split and
+    ``load_dataset(DIR)`` still loads.
+
+    Args:
+        features: Split → its ``datasets.Features``, in output order.
+        counts: Split → rows.
+
+    Returns:
+        Config name → its splits (``default`` first).
+    """
+    names = list(features)
+    with_rows = [s for s in names if counts.get(s)]
+    first = with_rows[0] if with_rows else names[0]
+    default = [s for s in with_rows if features[s] == features[first]] or [first]
+    layout = {"default": default}
+    for split in names:
+        if split in default:
+            continue
+        if split == "default":
+            raise ArtifactError(
+                "a split named 'default' must have rows and the columns of the first split (it would clash with "
+                "the card's default config)"
+            )
+        layout[split] = [split]
+    return layout
+
+
+def dataset_card_metadata(
+    features: Mapping[str, Features], counts: Mapping[str, int], nbytes: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Card front matter (``configs`` and ``dataset_info``) for splits stored as ``data/<split>-*.parquet``.
+
+    The layout is :func:`dataset_layout`: every split is declared, empty ones included.
+    """
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
+    infos, configs = {}, {}
+    for config, splits in dataset_layout(features, counts).items():
+        split_dict = SplitDict()
+        for split in splits:
+            split_dict.add(
+                SplitInfo(name=split, num_bytes=(nbytes or {}).get(split, 0), num_examples=counts.get(split, 0))
+            )
+        infos[config] = DatasetInfo(features=features[splits[0]], splits=split_dict)
+        configs[config] = {"data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}
+    card_data = DatasetCardData()
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    MetadataConfigs(configs).to_dataset_card_data(card_data)
+    return card_data.to_dict()
+
+
+def write_split_files(name: str, ds: Dataset, folder: Path, label: str | None = None) -> list[str]:
+    """Write one split as parquet under ``folder/data``; returns the relative paths written.
+
+    Args:
+        name: The split.
+        ds: Its rows (an empty one keeps its schema in one file).
+        folder: Where ``data/`` goes.
+        label: ``0000I-of-0000N`` to write one shard's file; by default the split is cut at
+            :data:`MAX_SHARD_BYTES` like ``push_to_hub``.
+    """
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    if label is not None:
+        rel = f"data/{name}-{label}.parquet"
+        ds.to_parquet(str(folder / rel))
+        return [rel]
+    nbytes = ds.data.nbytes if len(ds) else 0
+    num_shards = max(1, min(len(ds), math.ceil(nbytes / MAX_SHARD_BYTES))) if len(ds) else 1
+    written = []
+    for index in range(num_shards):
+        shard = ds.shard(num_shards=num_shards, index=index, contiguous=True) if num_shards > 1 else ds
+        rel = f"data/{name}-{index:05d}-of-{num_shards:05d}.parquet"
+        shard.to_parquet(str(folder / rel))
+        written.append(rel)
+    return written
+
+
 # --- datasets: read ----------------------------------------------------------------------------
+
+
+def check_shards_complete(listing: Listing) -> None:
+    """A sharded output without ``lineage.json`` is still being written: reading it would lose rows.
+
+    Raises:
+        ArtifactError: names how many shards are in and the fix.
+    """
+    if listing.complete:
+        return
+    ids = shard_record_ids(listing.files)
+    if not ids:
+        return
+    total = max(count for _, count in ids)
+    done = sorted(index for index, count in ids if count == total)
+    missing = [str(i) for i in range(total) if i not in done]
+    raise ArtifactError(
+        f"dataset {listing.ref}: only {len(done)} of {total} shards are written (no {LINEAGE_FILENAME} yet; missing "
+        f"{', '.join(f'{i}/{total}' for i in missing[:5])}{'…' if len(missing) > 5 else ''}); run the missing "
+        "--shard I/N parts first"
+    )
 
 
 def load_dataset_ref(
     ref: str | os.PathLike[str] | Ref, split: str | None = None
 ) -> tuple[DatasetDict | Dataset, InputRecord]:
     """Read a dataset artifact and record the revision read.
+
+    A finr1 output is read whole or not at all: a sharded output with shards missing, or one whose files hold
+    other row counts than its ``lineage.json``, is refused (for local folders and Hub refs alike).
 
     Args:
         ref: ``hf://datasets/ORG/NAME[@REV]`` or a local directory (a finr1 output, any folder
@@ -463,102 +1109,132 @@ def load_dataset_ref(
         The data and an :class:`InputRecord` with the commit sha (Hub) or local fingerprint.
 
     Raises:
-        ArtifactError: the repo, revision, directory or split does not exist or cannot be read.
+        ArtifactError: the repo, revision, directory or split does not exist or cannot be read, or the
+            output is incomplete.
     """
     parsed = _as_ref(ref, "dataset")
-    if parsed.is_hub:
-        api = _api()
-        repo_id = parsed.repo_id or ""
-        with _hub_errors(parsed, "reading the dataset"):
-            sha = _resolve_sha(api, parsed)
-
-            def fetch(rel: str) -> Path:
-                return Path(api.hf_hub_download(repo_id, rel, repo_type="dataset", revision=sha))
-
-            lineage = _hub_lineage_at(api, parsed, sha)
-            # Loading by sha (not branch name) pins the read and keeps datasets off the viewer API.
-            data = _read_dataset(parsed, repo_id, sha, lineage, fetch)
-        record = InputRecord(ref=parsed.text, revision_sha=sha)
-        logger.info("read %s at %s (%s)", parsed, sha[:12], _describe_counts(data))
-    else:
+    if parsed.is_local:
         assert parsed.path is not None
         path = parsed.path
         if not path.exists():
             raise ArtifactError(f"dataset {parsed}: no such directory (expected {_FORMS})")
-        if path.is_dir() and not any(p for p in path.iterdir() if not p.name.startswith(".")):
+        if path.is_file():
+            builder = _LOCAL_FILE_BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise ArtifactError(
+                    f"dataset {parsed}: unsupported file type {path.suffix!r} "
+                    f"(use a directory or one of {', '.join(_LOCAL_FILE_BUILDERS)})"
+                )
+            data = _call_datasets(parsed, lambda: _load(builder, data_files={"train": str(path)}))
+            record = InputRecord(ref=parsed.text, revision_sha=local_revision(path))
+            return _pick(parsed, data, split, record)
+        if not any(p for p in path.iterdir() if not p.name.startswith(".")):
             raise ArtifactError(
                 f"dataset {parsed}: the directory is empty (an unfinished run leaves only {WORK_DIRNAME})"
             )
-        with _hub_errors(parsed, "reading the dataset"):
-            if path.is_file():
-                builder = _LOCAL_FILE_BUILDERS.get(path.suffix.lower())
-                if builder is None:
-                    raise ArtifactError(
-                        f"dataset {parsed}: unsupported file type {path.suffix!r} "
-                        f"(use a directory or one of {', '.join(_LOCAL_FILE_BUILDERS)})"
-                    )
-                data = _call_datasets(parsed, lambda: _load(builder, data_files={"train": str(path)}))
-            else:
-                lineage_file = path / LINEAGE_FILENAME
-                lineage = _parse_lineage(parsed, lineage_file.read_bytes()) if lineage_file.is_file() else None
-                data = _read_dataset(parsed, str(path), None, lineage, lambda rel: path / rel)
-        record = InputRecord(ref=parsed.text, revision_sha=_local_revision(path))
-        logger.info("read %s (%s)", parsed, _describe_counts(data))
+    store = open_store(parsed)
+    listing = store.list()
+    if not listing.exists:
+        resolve_revision(parsed)  # raises the one line that says whether the repo or the revision is missing
+    check_shards_complete(listing)
+    raw = store.read(LINEAGE_FILENAME, listing) if listing.complete else None
+    lineage = _parse_lineage(parsed, raw) if raw is not None else None
+    with _hub_errors(parsed, "reading the dataset"):
+        if lineage is None and parsed.is_hub:
+            # Not a finr1 output: any layout the Hub serves, read by datasets itself at the listed sha.
+            data = _load_dataset_configs(parsed, parsed.repo_id or "", revision=listing.revision)
+        else:
+            root = _local_root(store, listing)
+            data = _read_dataset(parsed, root, lineage)
+    revision = listing.revision if parsed.is_hub else local_revision(store.root)  # type: ignore[attr-defined]
+    record = InputRecord(ref=parsed.text, revision_sha=revision)
+    logger.info("read %s%s (%s)", parsed, f" at {revision[:12]}" if parsed.is_hub and revision else "", _counts(data))
+    return _pick(parsed, data, split, record)
+
+
+def _local_root(store: Store, listing: Listing) -> Path:
+    """A local folder holding the output's files: itself, or the Hub snapshot of the listed commit."""
+    if isinstance(store, LocalStore):
+        return store.root
+    # Downloading by sha (not branch name) pins the read; datasets then reads local files like any folder.
+    wanted = [p for p in sorted(listing.files) if p.startswith("data/") or p in (CARD_FILENAME, LINEAGE_FILENAME)]
+    if not wanted:
+        raise ArtifactError(f"dataset {listing.ref}: the revision holds no data files")
+    root: Path | None = None
+    for rel in wanted:
+        local = store.fetch(rel, listing)
+        root = local.parents[len(Path(rel).parts) - 1]
+    assert root is not None
+    return root
+
+
+def _pick(ref: Ref, data: Any, split: str | None, record: InputRecord) -> tuple[Any, InputRecord]:
     if split is None:
         return data, record
     if split not in data:
-        raise ArtifactError(f"dataset {parsed}: no split {split!r} (splits: {', '.join(map(str, data)) or 'none'})")
+        raise ArtifactError(f"dataset {ref}: no split {split!r} (splits: {', '.join(map(str, data)) or 'none'})")
     return data[split], record
 
 
-def _hub_lineage_at(api: Any, ref: Ref, sha: str) -> Lineage | None:
-    from huggingface_hub import errors as hf_errors
+def _read_dataset(ref: Ref, root: Path, lineage: Lineage | None) -> DatasetDict:
+    """Load every split; for finr1 outputs, by the card's configs, with the row counts checked against lineage.
 
-    try:
-        local = api.hf_hub_download(ref.repo_id or "", LINEAGE_FILENAME, repo_type=ref.repo_type, revision=sha)
-    except hf_errors.LocalEntryNotFoundError:
-        raise
-    except hf_errors.EntryNotFoundError:
-        return None
-    return _parse_lineage(ref, Path(local).read_bytes())
-
-
-def _read_dataset(
-    ref: Ref, path: str, revision: str | None, lineage: Lineage | None, fetch: Callable[[str], Path]
-) -> DatasetDict:
-    """Load a dataset; for finr1 outputs, rebuild the empty splits the card leaves out.
-
-    ``datasets`` cannot load a split without rows ("corresponds to no data"), so finr1's cards list
-    only non-empty splits; ``lineage.json`` counts name them all, and an empty split's parquet file
-    still carries its schema.
+    ``datasets`` cannot build a split without rows, so a finr1 output's empty splits come from their schema
+    file ``data/<split>-00000-of-00001.parquet``.
     """
     import datasets
 
     counts = lineage.counts if lineage is not None else {}
-    if not counts:
-        return _load_dataset_configs(ref, path, revision)
-    loaded = _load_dataset_configs(ref, path, revision) if any(counts.values()) else {}
-    out = {}
+    configs = _card_configs(root) if counts else {}
+    if not configs:
+        return _load_dataset_configs(ref, str(root))
+    out: dict[str, Any] = {}
+    for config, splits in configs.items():
+        for split in splits:
+            if counts.get(split):
+                out[split] = _call_datasets(ref, lambda c=config, s=split: _load(str(root), c, split=s))
     for split, count in counts.items():
-        if split in loaded:
-            out[split] = loaded[split]
+        if split in out:
+            if len(out[split]) != count:
+                raise ArtifactError(
+                    f"dataset {ref}: split {split!r} has {len(out[split])} rows but {LINEAGE_FILENAME} records "
+                    f"{count}; a data file is missing or was changed — write the output again"
+                )
         elif count == 0:
-            out[split] = _empty_split(fetch(f"data/{split}-00000-of-00001.parquet"))
+            out[split] = _empty_split(ref, root, split)
         else:
             raise ArtifactError(f"dataset {ref}: split {split!r} ({count} rows in {LINEAGE_FILENAME}) is missing")
-    out.update({split: ds for split, ds in loaded.items() if split not in out})
     return datasets.DatasetDict(out)
 
 
-def _empty_split(parquet_file: Path) -> Dataset:
+def _card_configs(root: Path) -> dict[str, list[str]]:
+    """Config → splits, from the card's ``configs`` front matter (finr1 outputs always have one)."""
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    card = root / CARD_FILENAME
+    if not card.is_file():
+        return {}
+    meta = MetadataConfigs.from_dataset_card_data(DatasetCard.load(card).data)
+    out: dict[str, list[str]] = {}
+    for name, config in meta.items():
+        files = config.get("data_files") or []
+        out[name] = [entry["split"] for entry in files if isinstance(entry, dict) and "split" in entry]
+    return out
+
+
+def _empty_split(ref: Ref, root: Path, split: str) -> Dataset:
     import datasets
     import pyarrow.parquet as pq
 
-    features = datasets.Features.from_arrow_schema(pq.read_schema(parquet_file))
+    files = sorted((root / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        raise ArtifactError(f"dataset {ref}: split {split!r} has no schema file data/{split}-00000-of-00001.parquet")
+    features = datasets.Features.from_arrow_schema(pq.read_schema(files[0]))
     return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
 
 
-def _describe_counts(data: Any) -> str:
+def _counts(data: Any) -> str:
     return ", ".join(f"{name}: {len(ds)} rows" for name, ds in data.items())
 
 
@@ -570,19 +1246,30 @@ def _load(path: str, name: str | None = None, **kwargs: Any) -> Any:
 
 def _call_datasets(ref: Ref, fn: Callable[[], Any]) -> Any:
     """Run a datasets call, turning its "not found / cannot read" errors into one-line ArtifactErrors."""
-    from datasets.exceptions import DataFilesNotFoundError, DatasetNotFoundError
+    from datasets.exceptions import (
+        DataFilesNotFoundError,
+        DatasetBuildError,
+        DatasetNotFoundError,
+        SplitsVerificationError,
+    )
 
     try:
         return fn()
-    except (DatasetNotFoundError, DataFilesNotFoundError, FileNotFoundError) as exc:
+    except SplitsVerificationError:
+        # The card's dataset_info counts rows per split; the files hold others.
+        raise ArtifactError(
+            f"dataset {ref}: its files hold other row counts than its card records; a data file is missing or was "
+            "changed — write the output again"
+        ) from None
+    except (DatasetNotFoundError, DataFilesNotFoundError, DatasetBuildError, FileNotFoundError) as exc:
         raise ArtifactError(f"dataset {ref}: cannot be read: {_one_line(exc, 200)}") from None
     except ValueError as exc:
         # datasets raises ValueError for mismatched splits/columns and unknown configs.
         raise ArtifactError(f"dataset {ref}: cannot be read: {_one_line(exc, 200)}") from None
 
 
-def _load_dataset_configs(ref: Ref, path: str, revision: str | None) -> DatasetDict:
-    """Load every split. finr1 writes one config, or one config per split when the splits' columns differ."""
+def _load_dataset_configs(ref: Ref, path: str, revision: str | None = None) -> DatasetDict:
+    """Load every split of a dataset finr1 did not write: one config, or several holding distinct splits."""
     import datasets
 
     kwargs: dict[str, Any] = {"revision": revision} if revision else {}
@@ -615,47 +1302,9 @@ def _as_splits(data: Any) -> dict[str, Dataset]:
     raise TypeError(f"expected a DatasetDict, a Dataset or a mapping of Datasets, got {type(data).__name__}")
 
 
-def _write_dataset_files(dsdict: Mapping[str, Dataset], folder: Path) -> dict[str, Any]:
-    """Write parquet shards into ``folder/data`` and return the card's front-matter metadata."""
-    from datasets import DatasetInfo, SplitDict, SplitInfo
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCardData
-
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    split_infos: dict[str, SplitInfo] = {}
-    for split, ds in dsdict.items():
-        nbytes = ds.data.nbytes if len(ds) else 0
-        num_shards = max(1, min(len(ds), math.ceil(nbytes / MAX_SHARD_BYTES))) if len(ds) else 1
-        for index in range(num_shards):
-            shard = ds.shard(num_shards=num_shards, index=index, contiguous=True) if num_shards > 1 else ds
-            shard.to_parquet(str(folder / "data" / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"))
-        split_infos[split] = SplitInfo(name=split, num_bytes=nbytes, num_examples=len(ds))
-    # Empty splits stay out of the card (datasets cannot load them); their files keep the schema.
-    listed = [split for split, ds in dsdict.items() if len(ds)] or list(dsdict)
-    features = {split: dsdict[split].features for split in listed}
-    first = next(iter(features.values()))
-    uniform = all(f == first for f in features.values())
-    card_data = DatasetCardData()
-    if uniform:
-        splits = SplitDict()
-        for split in listed:
-            splits.add(split_infos[split])
-        infos = {"default": DatasetInfo(features=first, splits=splits)}
-        configs = {"default": {"data_files": [{"split": s, "path": f"data/{s}-*"} for s in listed]}}
-    else:
-        # Splits with different columns cannot share a config; one config per split, the first is the default.
-        infos, configs = {}, {}
-        for i, split in enumerate(listed):
-            splits = SplitDict()
-            splits.add(split_infos[split])
-            infos[split] = DatasetInfo(features=features[split], splits=splits)
-            configs[split] = {"data_files": [{"split": split, "path": f"data/{split}-*"}]}
-            if i == 0:
-                configs[split]["default"] = True
-    DatasetInfosDict(infos).to_dataset_card_data(card_data)
-    MetadataConfigs(configs).to_dataset_card_data(card_data)
-    return card_data.to_dict()
+def _title(ref: Ref, default: str) -> str:
+    name = ref.repo_id.split("/")[-1] if ref.is_hub and ref.repo_id else Path(ref.text).name
+    return name or default
 
 
 def save_dataset_ref(
@@ -684,80 +1333,34 @@ def save_dataset_ref(
     if not data:
         raise ArtifactError(f"dataset {parsed}: nothing to write (no splits)")
     for split in data:
-        if not _SPLIT_RE.match(split):
-            raise ArtifactError(f"dataset {parsed}: split name {split!r} must be letters, digits and '_' only")
+        check_split_name(parsed, split)
     counts = {split: len(ds) for split, ds in data.items()}
     final = lineage.finish(counts=counts, output=parsed.text)
-    with _staging_dir(parsed) as staging:
-        metadata = _write_dataset_files(data, staging)
-        title = parsed.repo_id.split("/")[-1] if parsed.is_hub and parsed.repo_id else Path(parsed.text).name
-        card = render_card(final, kind="dataset", title=title or "dataset", metadata=metadata, body=card_body)
+    store = open_store(parsed)
+    with store.staging() as staging:
+        for split, ds in data.items():
+            write_split_files(split, ds, staging)
+        nbytes = {split: ds.data.nbytes if len(ds) else 0 for split, ds in data.items()}
+        metadata = dataset_card_metadata({s: ds.features for s, ds in data.items()}, counts, nbytes)
+        card = render_card(final, kind="dataset", title=_title(parsed, "dataset"), metadata=metadata, body=card_body)
         (staging / CARD_FILENAME).write_text(card, encoding="utf-8")
-        (staging / LINEAGE_FILENAME).write_text(final.to_json(), encoding="utf-8")  # last: marks completeness
-        record = _publish(staging, parsed, counts)
+        (staging / LINEAGE_FILENAME).write_text(final.to_json(), encoding="utf-8")
+        files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*")) if p.is_file()}
+
+        def plan(listing: Listing) -> Change:
+            check_writable(listing)
+            return Change(add=files, replace=True, move=True)
+
+        commit = store.update(plan, message=f"finr1: write dataset {parsed.text}")
+    assert commit is not None
+    clear_work(parsed)
     logger.info(
         "wrote %s (%s)%s",
         parsed,
         ", ".join(f"{k}: {v} rows" for k, v in counts.items()),
-        f" at {record.revision_sha[:12]}" if parsed.is_hub and record.revision_sha else "",
+        f" at {commit.revision[:12]}" if parsed.is_hub and commit.revision else "",
     )
-    return record
-
-
-def _publish(staging: Path, ref: Ref, counts: dict[str, int], *, check_foreign: bool = True) -> OutputRecord:
-    if ref.is_local:
-        assert ref.path is not None
-        target = ref.path.absolute()
-        _publish_local(staging, target, ref, check_foreign=check_foreign)
-        record = OutputRecord(ref=ref.text, revision_sha=_local_revision(target), location=str(target), counts=counts)
-    else:
-        files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*")) if p.is_file()}
-        sha, url = _hub_commit(ref, files)
-        record = OutputRecord(ref=ref.text, revision_sha=sha, location=url, counts=counts)
-    _clear_work(ref)
-    return record
-
-
-def _hub_commit(ref: Ref, files: Mapping[str, Path | bytes]) -> tuple[str, str]:
-    """One commit making the revision hold exactly ``files`` (plus ``.gitattributes``); returns (sha, url)."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-    from huggingface_hub import errors as hf_errors
-
-    api = _api()
-    repo_id, repo_type = ref.repo_id or "", ref.repo_type
-    branch = ref.revision or "main"
-    if _SHA_RE.match(branch):
-        raise ArtifactError(f"{ref}: cannot write to a commit sha; name a branch after '@' (e.g. @run-1)")
-    with _hub_errors(ref, "writing"):
-        api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
-        branch_is_new = False
-        if branch != "main":
-            try:
-                api.create_branch(repo_id, branch=branch, repo_type=repo_type)
-                branch_is_new = True
-            except hf_errors.HfHubHTTPError as exc:
-                if exc.response is None or exc.response.status_code != 409:
-                    raise
-        existing = api.list_repo_files(repo_id, repo_type=repo_type, revision=branch)
-        content = set(existing) - {".gitattributes"}
-        if content and LINEAGE_FILENAME not in content and not branch_is_new:
-            raise ArtifactError(
-                f"{ref}: refusing to overwrite {branch!r}, which holds files finr1 did not write (no "
-                f"{LINEAGE_FILENAME}); write to a new branch with @NAME or another repo"
-            )
-        operations: list[Any] = [
-            CommitOperationAdd(path_in_repo=path, path_or_fileobj=src if isinstance(src, bytes) else str(src))
-            for path, src in files.items()
-        ]
-        operations += [CommitOperationDelete(path_in_repo=path) for path in sorted(content - set(files))]
-        info = api.create_commit(
-            repo_id,
-            operations=operations,
-            commit_message=f"finr1: write {ref.repo_type} {ref.text}",
-            repo_type=repo_type,
-            revision=branch,
-        )
-    return info.oid, info.commit_url
+    return OutputRecord(ref=parsed.text, revision_sha=commit.revision, location=commit.location, counts=counts)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -782,13 +1385,15 @@ def resolve_model_ref(ref: str | os.PathLike[str] | Ref) -> tuple[Path, InputRec
             raise ArtifactError(
                 f"model {parsed}: no such directory (expected {_FORMS.replace('hf://datasets/ORG/NAME[@REV], ', '')})"
             )
-        return parsed.path, InputRecord(ref=parsed.text, revision_sha=_local_revision(parsed.path))
+        return parsed.path, InputRecord(ref=parsed.text, revision_sha=local_revision(parsed.path))
     from huggingface_hub import snapshot_download
 
-    api = _api()
-    with _hub_errors(parsed, "downloading the model"):
-        sha = _resolve_sha(api, parsed)
-        folder = snapshot_download(parsed.repo_id or "", repo_type="model", revision=sha, endpoint=hub_endpoint())
+    sha = resolve_revision(parsed).revision_sha or ""
+    folder = _hub_call(
+        parsed,
+        "downloading the model",
+        lambda: snapshot_download(parsed.repo_id or "", repo_type="model", revision=sha, endpoint=hub_endpoint()),
+    )
     logger.info("resolved %s at %s -> %s", parsed, sha[:12], folder)
     return Path(folder), InputRecord(ref=parsed.text, revision_sha=sha)
 
@@ -823,7 +1428,7 @@ def save_model_ref(
     source = Path(folder)
     if not source.is_dir():
         raise ArtifactError(f"model folder {source}: no such directory")
-    files = {
+    files: dict[str, Path | bytes] = {
         p.relative_to(source).as_posix(): p
         for p in sorted(source.rglob("*"))
         if p.is_file()
@@ -833,33 +1438,23 @@ def save_model_ref(
     if not files:
         raise ArtifactError(f"model folder {source}: no files to write")
     final = lineage.finish(output=parsed.text)
-    title = parsed.repo_id.split("/")[-1] if parsed.is_hub and parsed.repo_id else Path(parsed.text).name
-    card = render_card(final, kind="model", title=title or "model", metadata=_model_metadata(final), body=card_body)
-    if parsed.is_local:
-        with _staging_dir(parsed) as staging:
-            for rel, src in files.items():
-                dest = staging / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if move:
-                    shutil.move(src, dest)
-                else:
-                    shutil.copy2(src, dest)
-            (staging / CARD_FILENAME).write_text(card, encoding="utf-8")
-            (staging / LINEAGE_FILENAME).write_text(final.to_json(), encoding="utf-8")
-            # Publishing a folder onto itself (saved straight into the output dir) is not overwriting foreign data.
-            same = parsed.path is not None and parsed.path.resolve() == source.resolve()
-            record = _publish(staging, parsed, final.counts, check_foreign=not same)
-    else:
-        payload: dict[str, Path | bytes] = dict(files)
-        payload[CARD_FILENAME] = card.encode()
-        payload[LINEAGE_FILENAME] = final.to_json().encode()
-        sha, url = _hub_commit(parsed, payload)
-        record = OutputRecord(ref=parsed.text, revision_sha=sha, location=url, counts=final.counts)
-        _clear_work(parsed)
-    logger.info(
-        "wrote model %s%s", parsed, f" at {record.revision_sha[:12]}" if parsed.is_hub and record.revision_sha else ""
-    )
-    return record
+    metadata = _model_metadata(final)
+    card = render_card(final, kind="model", title=_title(parsed, "model"), metadata=metadata, body=card_body)
+    files[CARD_FILENAME] = card.encode()
+    files[LINEAGE_FILENAME] = final.to_json().encode()
+    # Publishing a folder onto itself (saved straight into the output dir) is not overwriting foreign data.
+    same = parsed.is_local and parsed.path is not None and parsed.path.resolve() == source.resolve()
+
+    def plan(listing: Listing) -> Change:
+        if not same:
+            check_writable(listing)
+        return Change(add=files, replace=True, move=move or same)
+
+    commit = open_store(parsed).update(plan, message=f"finr1: write model {parsed.text}")
+    assert commit is not None
+    clear_work(parsed)
+    logger.info("wrote model %s%s", parsed, f" at {commit.revision[:12]}" if parsed.is_hub and commit.revision else "")
+    return OutputRecord(ref=parsed.text, revision_sha=commit.revision, location=commit.location, counts=final.counts)
 
 
 def _model_metadata(lineage: Lineage) -> dict[str, Any]:
@@ -896,31 +1491,9 @@ def read_lineage(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None =
     Raises:
         ArtifactError: ``lineage.json`` exists but is unreadable, or the Hub cannot be reached.
     """
-    parsed = _infer_ref(ref, repo_type)
-    if parsed.is_local:
-        assert parsed.path is not None
-        path = parsed.path / LINEAGE_FILENAME
-        if not path.is_file():
-            return None
-        return _parse_lineage(parsed, path.read_bytes())
-    from huggingface_hub import errors as hf_errors
-    from huggingface_hub import hf_hub_download
-
-    _api()  # syncs HF_ENDPOINT
-    with _hub_errors(parsed, "reading lineage"):
-        try:
-            local = hf_hub_download(
-                parsed.repo_id or "",
-                LINEAGE_FILENAME,
-                repo_type=parsed.repo_type,
-                revision=parsed.revision or "main",
-                endpoint=hub_endpoint(),
-            )
-        except hf_errors.LocalEntryNotFoundError:
-            raise
-        except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError):
-            return None
-    return _parse_lineage(parsed, Path(local).read_bytes())
+    store = open_store(ref, repo_type)
+    raw = store.read(LINEAGE_FILENAME)
+    return _parse_lineage(store.ref, raw) if raw is not None else None
 
 
 def _parse_lineage(ref: Ref, data: bytes) -> Lineage:

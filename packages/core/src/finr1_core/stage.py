@@ -1,24 +1,38 @@
-"""Shared plumbing of the API stages (distill, judge, evaluate): shards, resume state, output, log line.
+"""Shared plumbing of the API stages (distill, judge, evaluate): re-runs, shards, resume state, output, log line.
 
-A stage run reads its input (a dataset ref or source files), sends its model calls through the
-resumable runner with its state in :attr:`Stage.state_dir`, and writes one output dataset with card and
-lineage::
+A stage run records its inputs, asks whether its output is already there, reads its input, sends its model
+calls through the resumable runner with its state in :attr:`Stage.state_dir`, and writes one output dataset
+with card and lineage::
 
-    stage = Stage("finr1-judge", __version__, config, output=config.output, shard=parse_shard(config.shard))
+    stage = Stage("finr1-judge", __version__, config, output=config.output, shard=parse_shard(config.shard),
+                  force=force)
+    stage.resolve_input(config.input)            # the revision, without reading the data
+    if (done := stage.check_rerun()) is not None:
+        return done                              # complete for these inputs and settings: left alone
     rows = stage.read_dataset(config.input, split="train")
+    stage.pin_settings({"model": ..., "prompt": ...})
     ...  # run_chat(requests, endpoint, stage.state_dir / "round1.jsonl")
     stage.write({"sft": sft_ds, "rl": rl_ds}, summary=counters, card_body=render)
+
+**Re-runs.** :meth:`Stage.check_rerun` runs before any work (no endpoint call): an output that is complete
+for the same tool, inputs (refs and revisions) and effective config — without :data:`OPERATIONAL_KEYS` —
+is reported and left alone; one complete with other settings is refused with the keys that differ, unless
+``force`` (``--force``), which redoes it. :func:`check_complete` is the same rule for writers that are not a
+``Stage`` (``finr1-train``'s models).
 
 **Shards.** ``--shard I/N`` (0-based ``I``) keeps the items whose stable hash of the id falls in bucket
 ``I`` of ``N`` (:func:`shard_index`), so N containers split one dataset into disjoint parts that cover it
 all, without coordination. A shard writes only its own files, ``data/<split>-0000I-of-0000N.parquet``,
 plus a shard record ``shards/shard-0000I-of-0000N.json`` (its lineage and summary). The shard that
 completes the set writes ``README.md`` and ``lineage.json`` for the whole dataset, with the counts and
-summaries of all shards merged; until then the output has no ``lineage.json`` and reads as incomplete
-(:func:`finr1_core.refs.read_lineage` returns None), while ``datasets.load_dataset`` already reads the
-parts that exist. Shard records carry a run key (the config without ``shard``, and the inputs read), so
-leftovers of an earlier run with other settings are removed instead of merged. An unsharded run writes
-through :func:`finr1_core.refs.save_dataset_ref` (atomic replace of the whole output).
+summaries of all shards merged; until then the output has no ``lineage.json`` and every finr1 reader
+refuses it (:func:`finr1_core.refs.load_dataset_ref`, local folders and Hub refs alike). Shard records
+carry a run key (the config without :data:`OPERATIONAL_KEYS`, and the inputs read): a shard started with
+other settings than its siblings is refused before it starts (``--force`` replaces the others). A shard's
+resume state goes once its data is committed and the merge was tried; a re-run of a shard whose data is in
+makes no model call and only finishes the merge. Writes go through :class:`finr1_core.refs.Store`, so local
+folders and Hub branches follow the same code. An unsharded run writes through
+:func:`finr1_core.refs.save_dataset_ref` (atomic replace of the whole output).
 """
 
 from __future__ import annotations
@@ -26,13 +40,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +51,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from finr1_core.errors import ArtifactError, ConfigError
 from finr1_core.lineage import CARD_FILENAME, LINEAGE_FILENAME, InputRecord, Lineage, OutputRecord, render_card
+from finr1_core.refs import (
+    SHARDS_DIRNAME,
+    Change,
+    Listing,
+    Ref,
+    RepoType,
+    Store,
+    check_split_name,
+    check_writable,
+    dataset_card_metadata,
+    open_store,
+    parse_ref,
+    write_split_files,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -48,10 +73,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SHARDS_DIRNAME = "shards"
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-_SHARD_FILE_RE = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
-_RECORD_RE = re.compile(r"^shard-(?P<index>\d{5})-of-(?P<count>\d{5})\.json$")
+_SHARD_FILE_RE = re.compile(r"^data/(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
 # --- shards -----------------------------------------------------------------------------------------
@@ -138,48 +161,148 @@ def _hashable(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
 
 
-# --- fingerprints ---------------------------------------------------------------------------------------
+# --- settings and re-runs -------------------------------------------------------------------------------
 
-
-def fingerprint_path(path: str | os.PathLike[str]) -> str:
-    """sha1 over a file, or over every non-hidden file of a folder (relative paths and contents)."""
-    root = Path(path)
-    digest = hashlib.sha1()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
-    for file in files:
-        digest.update((file.name if file == root else file.relative_to(root).as_posix()).encode())
-        digest.update(b"\0")
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-#: Config keys (at any depth) that may differ between the shards of one run: how a container works, not what
-#: it computes. Each shard may talk to its own replica, with its own concurrency, limits and budgets.
+#: Config keys (at any depth) that do not change what a run computes: how a container works, not what it
+#: produces. Shards of one run may differ in them (each may talk to its own replica, with its own concurrency,
+#: limits and budgets), and a re-run that changes only them finds its output complete.
 OPERATIONAL_KEYS = frozenset({
     "shard", "concurrency", "progress", "max_requests", "max_total_tokens", "base_url", "api_key_env", "headers",
     "timeout_s", "connect_timeout_s", "max_retries", "backoff_initial_s", "backoff_max_s", "max_retry_after_s",
     "http_client",
 })  # fmt: skip
+#: Top-level keys that name the output itself or how it was split, not what it holds.
+_OUTPUT_KEYS = frozenset({"output", "shards"})
 
 
-def _without_operational(value: Any) -> Any:
+def _without_operational(value: Any, ignore: frozenset[str] = OPERATIONAL_KEYS) -> Any:
     if isinstance(value, Mapping):
-        return {k: _without_operational(v) for k, v in value.items() if k not in OPERATIONAL_KEYS}
+        return {k: _without_operational(v, ignore) for k, v in value.items() if k not in ignore}
     if isinstance(value, list):
-        return [_without_operational(v) for v in value]
+        return [_without_operational(v, ignore) for v in value]
     return value
 
 
-def _run_key(tool: str, config: Mapping[str, Any], inputs: list[InputRecord]) -> str:
-    settings = _without_operational(config)
-    payload = {"tool": tool, "config": settings, "inputs": [(r.ref, r.revision_sha) for r in inputs]}
+def _settings(config: Mapping[str, Any], ignore: Iterable[str] = ()) -> dict[str, Any]:
+    """The config that decides what a run computes: JSON values, without operational and output keys."""
+    keys = OPERATIONAL_KEYS | frozenset(ignore)
+    plain = json.loads(json.dumps(dict(config), sort_keys=True, default=str))
+    return {k: v for k, v in _without_operational(plain, keys).items() if k not in _OUTPUT_KEYS}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if value is not None else "unset"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def settings_diff(before: Mapping[str, Any], after: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+    """The settings that differ between two effective configs, as ``key old → new`` (dotted keys, sorted).
+
+    Operational keys (:data:`OPERATIONAL_KEYS`), ``output``, ``shards`` and the keys in ``ignore`` are left out.
+    """
+    old, new = _flatten(_settings(before, ignore)), _flatten(_settings(after, ignore))
+    return [
+        f"{key} {_short(old.get(key))} → {_short(new.get(key))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+
+
+def _inputs_diff(before: Sequence[InputRecord], after: Sequence[InputRecord]) -> list[str]:
+    old = {r.ref: r.revision_sha for r in before}
+    new = {r.ref: r.revision_sha for r in after}
+    out = []
+    for ref in sorted(set(old) | set(new)):
+        if ref not in old:
+            out.append(f"input {ref} added")
+        elif ref not in new:
+            out.append(f"input {ref} dropped")
+        elif old[ref] != new[ref]:
+            out.append(f"input {ref} at {(old[ref] or 'unknown')[:12]} → {(new[ref] or 'unknown')[:12]}")
+    return out
+
+
+def run_differences(
+    existing: Lineage, tool: str, config: Mapping[str, Any], inputs: Sequence[InputRecord], ignore: Iterable[str] = ()
+) -> list[str]:
+    """Why an existing output is not the one this run would write: another tool, other inputs or settings."""
+    if existing.tool != tool:
+        return [f"written by {existing.tool}, not {tool}"]
+    return _inputs_diff(existing.inputs, inputs) + settings_diff(existing.config, config, ignore)
+
+
+def _refusal(ref: Any, what: str, differences: list[str]) -> ConfigError:
+    shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
+    return ConfigError(f"{ref}: {what} ({shown}); pass --force to replace it, or write to another output")
+
+
+def check_complete(
+    output: str | Ref,
+    *,
+    tool: str,
+    config: Mapping[str, Any],
+    inputs: Sequence[InputRecord] | Callable[[], Sequence[InputRecord]],
+    force: bool = False,
+    repo_type: RepoType = "dataset",
+    ignore: Iterable[str] = (),
+) -> Lineage | None:
+    """Whether ``output`` is already complete for these inputs and settings (the re-run rule of every stage).
+
+    Call it before any work. ``config`` is the effective config as the run will record it (it is redacted
+    and compared without :data:`OPERATIONAL_KEYS`, ``ignore`` and the output's own name).
+
+    Args:
+        output: The output ref.
+        tool: The tool writing it (``finr1-train``).
+        config: The effective config.
+        inputs: The inputs with their revisions (:func:`finr1_core.refs.resolve_revision`), or a function
+            returning them, called only when a complete output exists (hashing a local model takes a while).
+        force: Redo a complete output instead of refusing or skipping.
+        repo_type: ``dataset`` or ``model``.
+        ignore: More config keys (at any depth) that do not change the result (paths of scratch folders).
+
+    Returns:
+        The existing lineage when the output is complete for the same run (leave it alone); None when there is
+        no complete output, or ``force`` is set.
+
+    Raises:
+        ConfigError: the output is complete with other settings or inputs (names them), and not ``force``.
+    """
+    from finr1_core.refs import read_lineage
+
+    ref = parse_ref(output, repo_type)
+    existing = read_lineage(ref)
+    if existing is None:
+        return None
+    current = Lineage(tool=tool, tool_version="", config=dict(config))  # redacts, as the written lineage was
+    records = inputs() if callable(inputs) else inputs
+    differences = run_differences(existing, tool, current.config, records, ignore)
+    if not differences:
+        if force:
+            logger.info("%s is complete for these inputs and settings; --force: doing it again", ref)
+            return None
+        return existing
+    if force:
+        logger.warning("%s is complete with other settings (%s); --force: replacing it", ref, "; ".join(differences))
+        return None
+    raise _refusal(ref, "is complete with other settings or inputs", differences)
+
+
+def _run_key(tool: str, config: Mapping[str, Any], inputs: Sequence[InputRecord]) -> str:
+    payload = {
+        "tool": tool,
+        "config": _settings(config),
+        "inputs": sorted((r.ref, r.revision_sha or "") for r in inputs),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -195,40 +318,64 @@ class Stage:
         config: The effective config (a pydantic model or mapping; secrets are removed in lineage).
         output: Output dataset ref (local directory or ``hf://datasets/…``).
         shard: The shard this run handles (``None``: the whole input).
+        force: Redo a complete output (or replace sibling shards written with other settings) instead of
+            leaving it alone or refusing (``--force``).
 
     Raises:
         ConfigError: the output ref is malformed.
     """
 
-    def __init__(self, tool: str, tool_version: str, config: Any, *, output: str, shard: Shard | None = None) -> None:
-        from finr1_core.refs import parse_ref
-
+    def __init__(
+        self,
+        tool: str,
+        tool_version: str,
+        config: Any,
+        *,
+        output: str,
+        shard: Shard | None = None,
+        force: bool = False,
+    ) -> None:
         self.tool = tool
         self.tool_version = tool_version
         self.output = parse_ref(output, "dataset")
         self.shard = shard
+        self.force = force
         self.lineage = Lineage.start(tool, tool_version, config=config)
         self.inputs: list[InputRecord] = []
         self.input_rows: int | None = None
         self._t0 = time.monotonic()
         self._state_dir: Path | None = None
+        self._checked = False
 
     # -- inputs ------------------------------------------------------------------------------------------
 
     def add_input(self, record: InputRecord) -> None:
-        """Record one input (ref and revision read) for lineage."""
-        if record not in self.inputs:
-            self.inputs.append(record)
+        """Record one input (ref and revision read) for lineage; a later record of the same ref replaces it."""
+        self.inputs = [r for r in self.inputs if r.ref != record.ref] + [record]
+
+    def resolve_input(self, ref: str, repo_type: RepoType | None = None) -> InputRecord:
+        """Record an input's revision without reading it (cheap: one Hub call or a local fingerprint).
+
+        For :meth:`check_rerun`, which must know the inputs before any work; :meth:`read_dataset` records
+        the revision it actually read later.
+
+        Raises:
+            ArtifactError: the ref or revision does not exist.
+        """
+        from finr1_core.refs import resolve_revision
+
+        record = resolve_revision(ref, repo_type)
+        self.add_input(record)
+        return record
 
     def read_dataset(self, ref: str, split: str | None = None) -> Any:
         """Read an input dataset ref (all shard files of each split as one dataset) and record it.
 
         Raises:
-            ArtifactError: the ref, revision or split does not exist or cannot be read.
+            ArtifactError: the ref, revision or split does not exist, cannot be read, or is incomplete.
         """
-        from finr1_core.refs import load_dataset_ref, parse_ref
+        from finr1_core.refs import load_dataset_ref
 
-        _check_shards_complete(parse_ref(ref, "dataset"))
         with _quiet_datasets():
             data, record = load_dataset_ref(ref, split=split)
         self.add_input(record)
@@ -236,25 +383,113 @@ class Stage:
             self.input_rows = len(data)
         return data
 
+    # -- re-runs --------------------------------------------------------------------------------------------
+
+    def check_rerun(self, card_body: str | Callable[[dict[str, Any]], str] = "") -> OutputRecord | None:
+        """Leave a finished output alone; refuse one (or sibling shards) made with other settings.
+
+        Call once the inputs are recorded (:meth:`resolve_input`, :meth:`add_input`) and before any work:
+        nothing here calls an endpoint.
+
+        Args:
+            card_body: What :meth:`write` will get as ``card_body``: a shard re-run that finds every shard in
+                (its last commit had failed) writes the dataset's card with it.
+
+        Returns:
+            The output record when there is nothing to do: the output is complete for the same tool, inputs
+            and settings (its resume state is removed), or — for a shard — this shard's data is already in
+            (the merge is finished if every shard is). None when the run should go on.
+
+        Raises:
+            ConfigError: the output, or a sibling shard, was written with other settings or inputs, and not
+                ``force``; the message names what differs.
+        """
+        record = self._check_rerun(card_body)
+        self._checked = True  # only once it passed: a refused run stays refused at write time
+        return record
+
+    def _check_rerun(self, card_body: str | Callable[[dict[str, Any]], str]) -> OutputRecord | None:
+        self.lineage.inputs = list(self.inputs)
+        store = open_store(self.output)
+        listing = store.list()
+        if listing.complete:
+            existing = _read_lineage(store, listing)
+            differences = run_differences(existing, self.tool, self.lineage.config, self.inputs)
+            if differences and not self.force:
+                raise _refusal(self.output, "is complete with other settings or inputs", differences)
+            if differences or self.force:
+                logger.warning(
+                    "%s: --force: replacing the complete output%s",
+                    self.output,
+                    f" ({'; '.join(differences)})" if differences else "",
+                )
+                return None
+            self._drop_state()
+            logger.info(
+                "%s is complete for these inputs and settings; left alone (pass --force to redo it)", self.output
+            )
+            return OutputRecord(
+                ref=self.output.text,
+                revision_sha=listing.revision or _local_fingerprint(store),
+                location=str(getattr(store, "root", self.output.text)),
+                counts=existing.counts,
+            )
+        if self.shard is None or not listing.exists:
+            return None
+        records = _read_records(store, listing)
+        conflicts = _conflicts(self, records)
+        if conflicts and not self.force:
+            raise _refusal(self.output, "holds shards written with other settings or inputs", conflicts)
+        mine = records.get(_record_path(self.shard))
+        if self.force or mine is None or mine.get("run_key") != self.run_key():
+            return None
+        logger.info("%s: shard %s is already written; no model call needed", self.output, self.shard)
+        record = _finish_shards(self, store, card_body)
+        self._drop_state()
+        return record
+
+    def _guard_overwrite(self) -> None:
+        """For callers that skipped :meth:`check_rerun`: never replace a complete output made differently."""
+        if self._checked or self.force:
+            return
+        store = open_store(self.output)
+        listing = store.list()
+        if listing.complete:
+            existing = _read_lineage(store, listing)
+            differences = run_differences(existing, self.tool, self.lineage.config, self.inputs)
+            if differences:
+                raise _refusal(self.output, "is complete with other settings or inputs", differences)
+
     # -- resume state -------------------------------------------------------------------------------------
+
+    def _state_path(self) -> Path:
+        from finr1_core.refs import _work_path
+
+        return _work_path(self.output) / (f"shard-{self.shard.label}" if self.shard else "run")
 
     @property
     def state_dir(self) -> Path:
         """This run's resume folder: ``work_dir(output)/run`` or ``…/shard-0000I-of-0000N`` (created on access)."""
         if self._state_dir is None:
-            from finr1_core.refs import work_dir
-
-            name = f"shard-{self.shard.label}" if self.shard else "run"
-            path = work_dir(self.output) / name
+            path = self._state_path()
             path.mkdir(parents=True, exist_ok=True)
             self._state_dir = path
         return self._state_dir
+
+    def _drop_state(self) -> None:
+        """Remove this run's resume folder, and the work folder once no run of the output has state left."""
+        shutil.rmtree(self._state_path(), ignore_errors=True)
+        self._state_dir = None
+        work = self._state_path().parent
+        if work.is_dir() and not any(work.iterdir()):
+            work.rmdir()
 
     def pin_settings(self, settings: Mapping[str, Any]) -> None:
         """Record the settings that shape the results in the resume folder; resuming with others is an error.
 
         A resumed run reuses every logged result, so a changed model or prompt would mix answers of two
         setups in one output. Settings that do not change answers (concurrency, limit) should not be passed.
+        With ``force`` the unfinished results of other settings are discarded instead.
 
         Raises:
             ConfigError: the resume folder holds a run with other settings (names the keys and the fix).
@@ -270,10 +505,19 @@ class Stage:
                 previous = None
             if isinstance(previous, dict) and previous != current:
                 changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-                raise ConfigError(
-                    f"{self.state_dir} holds an unfinished run with other settings (changed: {', '.join(changed)}); "
-                    "run again with the same settings to resume it, or delete that folder to start over"
+                if not self.force:
+                    raise ConfigError(
+                        f"{self.state_dir} holds an unfinished run with other settings (changed: "
+                        f"{', '.join(changed)}); run again with the same settings to resume it, or pass --force "
+                        "to discard it and start over"
+                    )
+                logger.warning(
+                    "%s: --force: discarding unfinished results made with other settings (%s)",
+                    self.state_dir,
+                    ", ".join(changed),
                 )
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+                self.state_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
     # -- output --------------------------------------------------------------------------------------------
@@ -296,9 +540,15 @@ class Stage:
 
         Returns:
             The output record; for a shard whose siblings have not all finished, ``revision_sha`` is None.
+
+        Raises:
+            ConfigError: the output is complete with other settings (when :meth:`check_rerun` was not called),
+                or sibling shards were written with other settings; not with ``force``.
+            ArtifactError: the output cannot be written; the resume state is kept for a re-run.
         """
         self.lineage.inputs = list(self.inputs)
         summary = dict(summary or {})
+        self._guard_overwrite()
         with _quiet_datasets():
             if self.shard is None:
                 from finr1_core.refs import save_dataset_ref
@@ -331,20 +581,20 @@ class Stage:
         return _run_key(self.tool, self.lineage.config, self.inputs)
 
 
-def _check_shards_complete(ref: Any) -> None:
-    """A sharded local output without ``lineage.json`` is still being written: reading it would lose rows."""
-    if not ref.is_local or not (ref.path / SHARDS_DIRNAME).is_dir() or (ref.path / LINEAGE_FILENAME).is_file():
-        return
-    counts = set()
-    for path in (ref.path / SHARDS_DIRNAME).glob("shard-*.json"):
-        match = _RECORD_RE.match(path.name)
-        if match:
-            counts.add((int(match.group("index")), int(match.group("count"))))
-    total = max((n for _, n in counts), default=0)
-    raise ArtifactError(
-        f"dataset {ref}: only {len(counts)} of {total} shards are written (no {LINEAGE_FILENAME} yet); "
-        "run the missing --shard I/N parts first"
-    )
+def _read_lineage(store: Store, listing: Listing) -> Lineage:
+    from finr1_core.refs import _parse_lineage
+
+    raw = store.read(LINEAGE_FILENAME, listing)
+    if raw is None:
+        raise ArtifactError(f"{store.ref}: {LINEAGE_FILENAME} vanished while reading; run again")
+    return _parse_lineage(store.ref, raw)
+
+
+def _local_fingerprint(store: Store) -> str | None:
+    from finr1_core.refs import local_revision
+
+    root = getattr(store, "root", None)
+    return local_revision(root) if root is not None else None
 
 
 @contextmanager
@@ -361,40 +611,54 @@ def _quiet_datasets() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-# --- shard writes -----------------------------------------------------------------------------------------
+def _atomic_write(dest: Path, text: str) -> None:
+    from finr1_core.refs import _atomic_place
+
+    _atomic_place(text.encode("utf-8"), dest)
 
 
-def _card_metadata(features: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, Any]:
-    """Front matter (``configs``, ``dataset_info``) for splits stored as ``data/<split>-*`` files."""
-    from datasets import DatasetInfo, SplitDict, SplitInfo
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCardData
+# --- shard records ------------------------------------------------------------------------------------------
 
-    # Like finr1_core.refs: splits without rows stay out of the card (datasets cannot load them); the reader
-    # rebuilds them from lineage counts and the schema in data/<split>-00000-of-00001.parquet.
-    names = [name for name in features if counts.get(name)] or list(features)
-    first = features[names[0]]
-    card_data = DatasetCardData()
-    if all(features[n] == first for n in names):
-        split_dict = SplitDict()
-        for name in names:
-            split_dict.add(SplitInfo(name=name, num_examples=counts.get(name, 0)))
-        infos = {"default": DatasetInfo(features=first, splits=split_dict)}
-        configs: dict[str, Any] = {"default": {"data_files": [{"split": n, "path": f"data/{n}-*"} for n in names]}}
-    else:
-        infos, configs = {}, {}
-        for i, name in enumerate(names):
-            split_dict = SplitDict()
-            split_dict.add(SplitInfo(name=name, num_examples=counts.get(name, 0)))
-            infos[name] = DatasetInfo(features=features[name], splits=split_dict)
-            configs[name] = {
-                "data_files": [{"split": name, "path": f"data/{name}-*"}],
-                **({"default": True} if i == 0 else {}),
-            }
-    DatasetInfosDict(infos).to_dataset_card_data(card_data)
-    MetadataConfigs(configs).to_dataset_card_data(card_data)
-    return card_data.to_dict()
+
+def _record_path(shard: Shard) -> str:
+    return f"{SHARDS_DIRNAME}/shard-{shard.label}.json"
+
+
+def _read_records(store: Store, listing: Listing) -> dict[str, dict[str, Any]]:
+    """Shard records of the output at ``listing`` (path → record); unreadable ones are skipped with a warning."""
+    out = {}
+    for path in listing.shard_records:
+        raw = store.read(path, listing)
+        try:
+            record = json.loads(raw) if raw is not None else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("shard"), dict):
+            logger.warning("%s: %s is not a finr1 shard record; ignored", store.ref, path)
+            continue
+        out[path] = record
+    return out
+
+
+def _conflicts(stage: Stage, records: Mapping[str, dict[str, Any]]) -> list[str]:
+    """What sets the sibling shards' records apart from this run: settings, inputs or the shard count."""
+    assert stage.shard is not None
+    key, count = stage.run_key(), stage.shard.count
+    out = []
+    for _, record in sorted(records.items()):
+        label = f"shard {record['shard'].get('index')}/{record['shard'].get('count')}"
+        if record.get("run_key") == key and record["shard"].get("count") == count:
+            continue
+        if record.get("run_key") == key:
+            out.append(f"{label} splits the input {record['shard'].get('count')} ways, this run {count}")
+            continue
+        try:
+            theirs = Lineage.model_validate(record["lineage"])
+            why = run_differences(theirs, stage.tool, stage.lineage.config, stage.inputs)
+        except (KeyError, ValueError):
+            why = []
+        out.append(f"{label}: {', '.join(why) or 'another run'}")
+    return out
 
 
 def _shard_record(stage: Stage, splits: Mapping[str, Dataset], summary: dict[str, Any]) -> dict[str, Any]:
@@ -445,21 +709,17 @@ def _merge_records(
         f"is in `{SHARDS_DIRNAME}/`."
     )
     text = f"{text.rstrip()}\n\n{shards_note}" if text.strip() else shards_note
-    metadata = _card_metadata(features, counts)
+    metadata = dataset_card_metadata(features, counts)
     return merged, render_card(merged, kind="dataset", title=title, metadata=metadata, body=text)
 
 
-def _label(record: Mapping[str, Any]) -> str:
-    return Shard(record["shard"]["index"], record["shard"]["count"]).label
+def _data_label(path: str) -> tuple[str, int, int] | None:
+    """``(split, index, count)`` of a data file ``data/<split>-0000I-of-0000N.parquet``."""
+    match = _SHARD_FILE_RE.match(path)
+    return (match.group("split"), int(match.group("index")), int(match.group("count"))) if match else None
 
 
-def _empty_splits(records: list[dict[str, Any]]) -> list[str]:
-    """Splits without a row in any shard: stored once as ``<split>-00000-of-00001`` (the schema), as refs does."""
-    totals: dict[str, int] = {}
-    for record in records:
-        for name, n in record["counts"].items():
-            totals[name] = totals.get(name, 0) + int(n)
-    return [name for name, total in totals.items() if total == 0]
+# --- shard writes -----------------------------------------------------------------------------------------
 
 
 def _write_shard(
@@ -468,189 +728,121 @@ def _write_shard(
     summary: dict[str, Any],
     card_body: str | Callable[[dict[str, Any]], str],
 ) -> OutputRecord:
+    """Commit this shard's files and record, then finish the dataset if every shard is in (one code path for
+    local folders and Hub branches)."""
+    assert stage.shard is not None
+    shard = stage.shard
     for name in splits:
-        if not re.match(r"^\w+$", name):
-            raise ArtifactError(f"dataset {stage.output}: split name {name!r} must be letters, digits and '_' only")
+        check_split_name(stage.output, name)
+    store = open_store(stage.output)
     record = _shard_record(stage, splits, summary)
-    with tempfile.TemporaryDirectory(prefix="finr1-shard-") as tmp:
-        staged: dict[str, Path] = {}
-        assert stage.shard is not None
+    with store.staging() as tmp:
+        staged: dict[str, Path | bytes] = {}
         for name, ds in splits.items():
-            path = Path(tmp) / f"{name}-{stage.shard.label}.parquet"
-            ds.to_parquet(str(path))
-            staged[f"data/{name}-{stage.shard.label}.parquet"] = path
-        rec_path = Path(tmp) / "record.json"
-        rec_path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        staged[f"{SHARDS_DIRNAME}/shard-{stage.shard.label}.json"] = rec_path
-        if stage.output.is_local:
-            out = _write_shard_local(stage, staged, record, card_body)
-        else:
-            out = _write_shard_hub(stage, staged, record, card_body)
+            (rel,) = write_split_files(name, ds, tmp, label=shard.label)
+            staged[rel] = tmp / rel
+        staged[_record_path(shard)] = (json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n").encode()
+
+        def plan(listing: Listing) -> Change:
+            check_writable(listing)
+            if listing.fresh:  # a branch created from main just now: what it holds is main's, not this output's
+                return Change(add=staged, delete=sorted(listing.files - set(staged)), move=True)
+            records = _read_records(store, listing)
+            conflicts = _conflicts(stage, records)
+            if conflicts and not stage.force:
+                raise _refusal(stage.output, "holds shards written with other settings or inputs", conflicts)
+            key = record["run_key"]
+            others = {
+                path: r
+                for path, r in records.items()
+                if r.get("run_key") != key or r["shard"].get("count") != shard.count
+            }
+            gone_labels = {Shard(r["shard"]["index"], r["shard"]["count"]).label for r in others.values()}
+            delete = set(others)
+            for path in listing.files:
+                parsed = _data_label(path)
+                if parsed is None:
+                    continue
+                _, index, count = parsed
+                label = Shard(index, count).label if index < count else ""
+                # Data of replaced shards, and of another shard count (a schema file -00000-of-00001 of an empty
+                # split included): not this run's.
+                if count != shard.count or (label in gone_labels and label != shard.label):
+                    delete.add(path)
+            delete |= {p for p in (LINEAGE_FILENAME, CARD_FILENAME) if p in listing.files}  # incomplete again
+            for path in sorted(delete & set(others)):
+                logger.warning("%s: removing %s, left by a run with other settings (--force)", stage.output, path)
+            return Change(add=staged, delete=sorted(delete - set(staged)), move=True)
+
+        store.update(plan, message=f"finr1: {stage.tool} shard {shard}")
+    out = _finish_shards(stage, store, card_body, counts=record["counts"])
+    stage._drop_state()  # this shard's data is committed and the merge was tried: its resume state can go
     return out
 
 
-def _stale(name: str, record: Mapping[str, Any]) -> bool:
-    """Whether a data file belongs to another run layout (another N) than this run's."""
-    match = _SHARD_FILE_RE.match(name)
-    return match is not None and int(match.group("count")) != record["shard"]["count"]
-
-
-def _write_shard_local(
-    stage: Stage, staged: Mapping[str, Path], record: dict[str, Any], body: str | Callable[[dict[str, Any]], str]
+def _finish_shards(
+    stage: Stage,
+    store: Store,
+    body: str | Callable[[dict[str, Any]], str],
+    counts: Mapping[str, int] | None = None,
 ) -> OutputRecord:
-    from finr1_core.refs import WORK_DIRNAME
+    """Write the whole dataset's card and lineage when every shard of this run is in (a no-op otherwise)."""
+    assert stage.shard is not None
+    key, count = stage.run_key(), stage.shard.count
+    location = str(getattr(store, "root", stage.output.text))
+    state: dict[str, Any] = {}
 
-    assert stage.output.path is not None
-    root = stage.output.path.absolute()
-    if root.exists():
-        entries = {p.name for p in root.iterdir()} - {WORK_DIRNAME}
-        ours = {"data", SHARDS_DIRNAME, CARD_FILENAME, LINEAGE_FILENAME}
-        if entries - ours or (entries and not entries & {SHARDS_DIRNAME, LINEAGE_FILENAME}):
-            raise ArtifactError(
-                f"{stage.output}: refusing to write a shard into a directory finr1 did not write; choose another output"
+    def plan(listing: Listing) -> Change | None:
+        if listing.complete:
+            return None  # a sibling finished it meanwhile
+        records = [r for r in _read_records(store, listing).values() if r.get("run_key") == key]
+        records = [r for r in records if r["shard"].get("count") == count]
+        done = {r["shard"]["index"] for r in records}
+        state["done"] = len(done)
+        if done != set(range(count)):
+            return None
+        merged, card = _merge_records(records, body, _title(stage.output))
+        state["counts"] = merged.counts
+        add: dict[str, Path | bytes] = {}
+        delete: list[str] = []
+        for name, total in merged.counts.items():
+            if total:
+                continue
+            # A split without rows in any shard is stored once, as its schema file (like finr1_core.refs does).
+            mine = [p for p in sorted(listing.files) if (_data_label(p) or ("", 0, 0))[0::2] == (name, count)]
+            single = f"data/{name}-00000-of-00001.parquet"
+            source = mine[0] if mine else single
+            schema = store.read(source, listing)
+            if schema is None:
+                raise ArtifactError(f"{stage.output}: split {name!r} has no data file left (expected {source})")
+            add[single] = schema
+            delete += [p for p in mine if p != single]
+        add[CARD_FILENAME] = card.encode()
+        add[LINEAGE_FILENAME] = merged.to_json().encode()  # last: marks the whole dataset complete
+        return Change(add=add, delete=delete)
+
+    commit = store.update(plan, message=f"finr1: {stage.tool} all {count} shards done")
+    if commit is None:
+        listing = store.list()
+        if listing.complete:
+            existing = _read_lineage(store, listing)
+            return OutputRecord(
+                ref=stage.output.text,
+                revision_sha=listing.revision or _local_fingerprint(store),
+                location=location,
+                counts=existing.counts,
             )
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / SHARDS_DIRNAME).mkdir(parents=True, exist_ok=True)
-    # The output is incomplete again until every shard of this run is in.
-    for name in (LINEAGE_FILENAME, CARD_FILENAME):
-        (root / name).unlink(missing_ok=True)
-    for rel, src in staged.items():
-        _atomic_copy(src, root / rel)
-    shutil.rmtree(stage.state_dir, ignore_errors=True)  # this shard's part is durable now
-    records: dict[str, dict[str, Any]] = {}
-    for path in sorted((root / SHARDS_DIRNAME).glob("shard-*.json")):
-        try:
-            other = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # a sibling is writing it right now, or it is foreign: not ours to merge
-        if other.get("run_key") != record["run_key"]:
-            logger.warning("%s: removing %s, left by an earlier run with other settings", stage.output, path.name)
-            path.unlink(missing_ok=True)
-            continue
-        records[path.name] = other
-    for path in sorted((root / "data").glob("*.parquet")):
-        if _stale(path.name, record):
-            logger.warning("%s: removing %s, left by a run with another shard count", stage.output, path.name)
-            path.unlink(missing_ok=True)
-    count = record["shard"]["count"]
-    done = {r["shard"]["index"] for r in records.values() if r["shard"]["count"] == count}
-    if done != set(range(count)):
-        logger.info("%s: shard %s written; %d of %d shards done", stage.output, stage.shard, len(done), count)
-        return OutputRecord(ref=stage.output.text, revision_sha=None, location=str(root), counts=record["counts"])
-    merged, card = _merge_records(list(records.values()), body, root.name)
-    for name in _empty_splits(list(records.values())):
-        _atomic_copy(staged[f"data/{name}-{_label(record)}.parquet"], root / "data" / f"{name}-00000-of-00001.parquet")
-        for path in (root / "data").glob(f"{name}-*-of-{count:05d}.parquet") if count > 1 else []:
-            path.unlink(missing_ok=True)
-    _atomic_write(root / CARD_FILENAME, card)
-    _atomic_write(root / LINEAGE_FILENAME, merged.to_json())  # last: marks the whole dataset complete
-    work = root / WORK_DIRNAME
-    if work.is_dir() and not any(work.iterdir()):
-        work.rmdir()
+        logger.info(
+            "%s: shard %s written; %d of %d shards done", stage.output, stage.shard, state.get("done", 0), count
+        )
+        return OutputRecord(ref=stage.output.text, revision_sha=None, location=location, counts=dict(counts or {}))
     logger.info("%s: all %d shards done; wrote %s and %s", stage.output, count, CARD_FILENAME, LINEAGE_FILENAME)
     return OutputRecord(
-        ref=stage.output.text,
-        revision_sha=fingerprint_path(root / LINEAGE_FILENAME),
-        location=str(root),
-        counts=merged.counts,
+        ref=stage.output.text, revision_sha=commit.revision, location=commit.location, counts=state["counts"]
     )
 
 
-def _atomic_copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-
-
-def _atomic_write(dest: Path, text: str) -> None:
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, dest)
-
-
-def _write_shard_hub(
-    stage: Stage, staged: Mapping[str, Path], record: dict[str, Any], body: str | Callable[[dict[str, Any]], str]
-) -> OutputRecord:
-    # finr1_core.refs writes whole revisions; shards add files to one, so this uses its Hub plumbing directly.
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download
-    from huggingface_hub import errors as hf_errors
-
-    from finr1_core.refs import _api, _hub_errors, hub_endpoint
-
-    ref = stage.output
-    api = _api()
-    repo_id, branch = ref.repo_id or "", ref.revision or "main"
-    count = record["shard"]["count"]
-
-    def _records(files: list[str]) -> dict[str, dict[str, Any]]:
-        out = {}
-        for path in files:
-            if path.startswith(f"{SHARDS_DIRNAME}/") and _RECORD_RE.match(path.split("/", 1)[1]):
-                local = hf_hub_download(repo_id, path, repo_type="dataset", revision=branch, endpoint=hub_endpoint())
-                out[path] = json.loads(Path(local).read_text(encoding="utf-8"))
-        return out
-
-    with _hub_errors(ref, "writing a shard"):
-        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-        if branch != "main":
-            try:
-                api.create_branch(repo_id, branch=branch, repo_type="dataset")
-            except hf_errors.HfHubHTTPError as exc:
-                if exc.response is None or exc.response.status_code != 409:
-                    raise
-        existing = api.list_repo_files(repo_id, repo_type="dataset", revision=branch)
-        content = set(existing) - {".gitattributes"}
-        if (
-            content
-            and not content & {LINEAGE_FILENAME}
-            and not any(p.startswith(f"{SHARDS_DIRNAME}/") for p in content)
-        ):
-            raise ArtifactError(f"{ref}: refusing to add a shard to {branch!r}, which holds files finr1 did not write")
-        others = _records(existing)
-        deletes = [p for p, r in others.items() if r.get("run_key") != record["run_key"]]
-        deletes += [p for p in content if p.startswith("data/") and _stale(p.split("/", 1)[1], record)]
-        deletes += [p for p in (LINEAGE_FILENAME, CARD_FILENAME) if p in content]
-        operations: list[Any] = [
-            CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(src)) for p, src in staged.items()
-        ]
-        operations += [CommitOperationDelete(path_in_repo=p) for p in sorted(set(deletes) - set(staged))]
-        api.create_commit(
-            repo_id,
-            operations=operations,
-            repo_type="dataset",
-            revision=branch,
-            commit_message=f"finr1: {stage.tool} shard {stage.shard}",
-        )
-        shutil.rmtree(stage.state_dir, ignore_errors=True)  # this shard's part is committed now
-        files = api.list_repo_files(repo_id, repo_type="dataset", revision=branch)
-        mine = [r for r in _records(files).values() if r.get("run_key") == record["run_key"]]
-        done = {r["shard"]["index"] for r in mine if r["shard"]["count"] == count}
-        if done != set(range(count)):
-            logger.info("%s: shard %s written; %d of %d shards done", ref, stage.shard, len(done), count)
-            return OutputRecord(ref=ref.text, revision_sha=None, location=ref.text, counts=record["counts"])
-        merged, card = _merge_records(mine, body, repo_id.split("/")[-1])
-        final: list[Any] = []
-        for name in _empty_splits(mine):
-            src = staged[f"data/{name}-{_label(record)}.parquet"]
-            final.append(
-                CommitOperationAdd(path_in_repo=f"data/{name}-00000-of-00001.parquet", path_or_fileobj=str(src))
-            )
-            final += [
-                CommitOperationDelete(path_in_repo=p)
-                for p in files
-                if count > 1 and re.fullmatch(rf"data/{re.escape(name)}-\d{{5}}-of-{count:05d}\.parquet", p)
-            ]
-        final += [
-            CommitOperationAdd(path_in_repo=CARD_FILENAME, path_or_fileobj=card.encode()),
-            CommitOperationAdd(path_in_repo=LINEAGE_FILENAME, path_or_fileobj=merged.to_json().encode()),
-        ]
-        info = api.create_commit(
-            repo_id,
-            operations=final,
-            repo_type="dataset",
-            revision=branch,
-            commit_message=f"finr1: {stage.tool} all {count} shards done",
-        )
-    logger.info("%s: all %d shards done at %s", ref, count, info.oid[:12])
-    return OutputRecord(ref=ref.text, revision_sha=info.oid, location=info.commit_url, counts=merged.counts)
+def _title(ref: Ref) -> str:
+    if ref.is_hub and ref.repo_id:
+        return ref.repo_id.split("/")[-1]
+    return Path(ref.text).name or "dataset"

@@ -173,16 +173,3 @@ def as_table(where: str, field: str, value: Any) -> list[list[str]]:
     if isinstance(value, list) and all(isinstance(r, list) for r in value):
         return [[str(c) for c in row] for row in value]
     raise InputError(f"{where}: field '{field}' must be a list of rows (lists of cells)")
-
-
-def find_file(root: Path, names: Sequence[str]) -> Path | None:
-    """Return the first of ``names`` that exists under ``root`` (directly, or anywhere below it)."""
-    for name in names:
-        candidate = root / name
-        if candidate.is_file():
-            return candidate
-    for name in names:
-        hits = sorted(p for p in root.rglob(Path(name).name) if p.is_file())
-        if hits:
-            return hits[0]
-    return None
