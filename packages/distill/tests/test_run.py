@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def _items_file(tmp_path: Path, n: int, name: str = "items.jsonl") -> Path:
 
 
 def _expected_items(*names: str) -> list[str]:
-    return [item.id for name in names for item in get_source(name).load(samples=True)]
+    return [item.id for name in names for item in get_source(name).load(samples=True, allow_unreferenced=True)]
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +125,7 @@ def test_samples_end_to_end_with_decontamination_card_and_lineage(teacher, tmp_p
     (eval_root / "tfns" / "sent_valid.csv").write_text(f'text,label\n"{tweet.meta["question"]}",0\n', encoding="utf-8")
     cfg = _config(tmp_path, {"decontamination": {"eval_data": [str(eval_root)]}})
     out = tmp_path / "distill"
-    assert main([*_flags(teacher, out, "--samples", "--config", cfg)]) == 0
+    assert main([*_flags(teacher, out, "--samples", "--config", cfg, "--allow-unreferenced")]) == 0
     rows = _rows(out)
     expected = [i for i in _expected_items(*SAMPLE_SOURCES) if i != tweet.id]
     assert sorted(r.id for r in rows) == sorted(expected)
@@ -425,3 +426,128 @@ def test_bad_input_exits_non_zero_with_one_line(teacher, tmp_path, capsys, make_
 def test_data_without_a_single_source_is_a_usage_error(teacher, tmp_path, capsys):
     assert main([*_flags(teacher, tmp_path / "o"), "--data", str(tmp_path)]) == 2
     assert "--data needs exactly one --source" in capsys.readouterr().err
+
+
+# --- re-runs ------------------------------------------------------------------------------------------------
+
+
+def test_a_rerun_of_a_complete_output_sends_nothing_and_a_changed_setting_is_refused(teacher, tmp_path, capsys):
+    items = _items_file(tmp_path, 5)
+    out = tmp_path / "out"
+    base = _flags(teacher, out, "--source", "jsonl", "--data", str(items))
+    assert main(base) == 0
+    asked, lineage = len(teacher.seen), (out / "lineage.json").read_bytes()
+    capsys.readouterr()
+
+    assert main([*base, "--concurrency", "2"]) == 0  # how it runs is not what it computes
+    assert len(teacher.seen) == asked and (out / "lineage.json").read_bytes() == lineage
+    assert "complete for these sources and settings; nothing sent" in capsys.readouterr().out
+
+    assert main([*base, "--max-tokens", "99"]) == 1
+    err = _error_line(capsys.readouterr().err)
+    assert "teacher.max_tokens 16384 → 99" in err and "--force" in err
+    assert len(teacher.seen) == asked and (out / "lineage.json").read_bytes() == lineage
+
+    assert main([*base, "--max-tokens", "99", "--force"]) == 0
+    assert len(teacher.seen) == 2 * asked and refs.read_lineage(str(out)).config["teacher"]["max_tokens"] == 99
+
+
+def test_shards_run_with_other_settings_are_refused_before_any_teacher_call(teacher, tmp_path, capsys):
+    items = _items_file(tmp_path, 12)
+    out = tmp_path / "out"
+    base = _flags(teacher, out, "--source", "jsonl", "--data", str(items))
+    assert main([*base, "--shard", "0/2"]) == 0
+    asked = len(teacher.seen)
+    capsys.readouterr()
+    assert main([*base, "--shard", "1/2", "--max-tokens", "99"]) == 1
+    err = _error_line(capsys.readouterr().err)
+    assert "shard 0/2: teacher.max_tokens 16384 → 99" in err
+    assert len(teacher.seen) == asked  # refused before paying for anything
+    assert sorted(p.name for p in (out / "shards").iterdir()) == ["shard-00000-of-00002.json"]  # nothing deleted
+    assert main([*base, "--shard", "1/2"]) == 0
+    assert sorted(r.id for r in _rows(out)) == sorted(f"jsonl/q{i}" for i in range(12)) and len(teacher.seen) == 12
+
+
+# --- the Hub: retries, one-line failures, and a failed final commit ------------------------------------------------
+
+
+def _hub_run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    proc = _subprocess_cli(args, env=env)
+    stdout, stderr = proc.communicate(timeout=180)
+    return proc.returncode, stdout, stderr
+
+
+def test_a_failed_final_hub_commit_costs_the_rerun_no_teacher_call(teacher, tmp_path):
+    from finr1_core.testing.hub_server import HubServer
+
+    items = _items_file(tmp_path, 10)
+    ref = "hf://datasets/finr1-test/distill-shards@run-1"
+    base = _flags(teacher, tmp_path / "unused", "--source", "jsonl", "--data", str(items), "--output", ref)
+    with HubServer() as hub:
+        env = {**hub.env(str(tmp_path / "hf_home")), "FINR1_CACHE": str(tmp_path / "cache")}
+        assert _hub_run([*base, "--shard", "0/2"], env)[0] == 0
+        assert 0 < len(teacher.seen) < 10  # shard 0's part
+        # Shard 1's data commit goes through; the commit that completes the dataset keeps answering 503.
+        with hub.fail("POST", r"/commit/", status=503, skip=1, times=None, retry_after=0) as busy:
+            code, _, stderr = _hub_run([*base, "--shard", "1/2"], env)
+        assert code == 1 and busy.hits == 6  # tried, and retried 5 times
+        err = _error_line(stderr)
+        assert "HTTP 503" in err and "after 6 tries" in err and "finished work is kept" in err
+        paid = len(teacher.seen)
+        assert paid == 10
+        code, stdout, stderr = _hub_run([*base, "--shard", "1/2"], env)
+        assert code == 0, stderr
+        assert len(teacher.seen) == paid  # the re-run only finishes the dataset: no teacher call
+        assert "complete" in stdout
+        assert "lineage.json" in hub.files("finr1-test/distill-shards", "dataset", "run-1")
+
+
+def test_hub_commits_survive_a_dropped_connection_and_what_still_fails_is_one_line(teacher, tmp_path):
+    from finr1_core.testing.hub_server import HubServer
+
+    items = _items_file(tmp_path, 3)
+    with HubServer() as hub:
+        env = {**hub.env(str(tmp_path / "hf_home")), "FINR1_CACHE": str(tmp_path / "cache")}
+        ref = "hf://datasets/finr1-test/distill-drop@run-1"
+        base = _flags(teacher, tmp_path / "unused", "--source", "jsonl", "--data", str(items), "--output", ref)
+        with hub.fail("POST", r"/commit/", drop=True, times=1) as dropped:
+            code, _, stderr = _hub_run(base, env)
+        assert code == 0, stderr
+        assert dropped.hits == 1 and "lineage.json" in hub.files("finr1-test/distill-drop", "dataset", "run-1")
+
+        ref = "hf://datasets/finr1-test/distill-down@run-1"
+        base = _flags(teacher, tmp_path / "unused", "--source", "jsonl", "--data", str(items), "--output", ref)
+        with hub.fail("POST", r"/commit/", drop=True, times=None):
+            code, _, stderr = _hub_run(base, env)
+        assert code == 1
+        err = _error_line(stderr)  # exactly one error line, no traceback (chained or not)
+        assert "cannot reach" in err and ref in err
+
+
+# --- objective items without a reference --------------------------------------------------------------------
+
+
+def test_an_objective_item_without_a_reference_is_refused_with_its_file_and_line(teacher, tmp_path, capsys):
+    path = tmp_path / "items.jsonl"
+    rows = [
+        {"id": "q0", "question": "What is 2 + 2?", "reference": "4", "answer_type": "numeric"},
+        {"id": "q1", "question": "Explain inflation.", "reference": "", "answer_type": "text"},  # fine: free text
+        {"id": "q2", "question": "Pick one.", "answer_type": "choice", "choices": {"A": "up", "B": "down"}},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(_flags(teacher, out, "--source", "jsonl", "--data", str(path))) == 1
+    err = _error_line(capsys.readouterr().err)
+    assert f"{path} line 3" in err and "choice item 'jsonl/q2' has no reference" in err
+    assert "--allow-unreferenced" in err
+    assert teacher.seen == [] and refs.read_lineage(str(out)) is None
+
+    # A shipped source whose training rows are unlabelled names its CSV file and line too.
+    assert main(_flags(teacher, tmp_path / "ant", "--source", "ant_finance", "--samples")) == 1
+    err = _error_line(capsys.readouterr().err)
+    assert re.search(r"金融事实性\.csv line \d+: boolean item", err) and "has no reference" in err
+
+    assert main(_flags(teacher, out, "--source", "jsonl", "--data", str(path), "--allow-unreferenced")) == 0
+    assert sorted(r.id for r in _rows(out)) == ["jsonl/q0", "jsonl/q1", "jsonl/q2"]
+    cfg = _config(tmp_path, {"sources": [{"name": "ant_finance", "allow_unreferenced": True}]})
+    assert main(_flags(teacher, tmp_path / "ant", "--samples", "--config", cfg)) == 0

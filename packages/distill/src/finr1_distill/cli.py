@@ -37,7 +37,20 @@ cli.add_command(sources_command)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Teacher max_tokens (default 16384).")
 @click.option("--shard", default=None, metavar="I/N", help="Distil only shard I of N (0-based), split by item id.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
-def run_command(config_path: str | None, sources: tuple[str, ...], data: str | None, **flags: Any) -> None:
+@click.option(
+    "--allow-unreferenced",
+    is_flag=True,
+    default=None,
+    help="Distil objective items that have no reference (the judge cannot check them; refused by default).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Redo an output that is already complete (or replace one, or sibling shards, made with other settings).",
+)
+def run_command(
+    config_path: str | None, sources: tuple[str, ...], data: str | None, force: bool, **flags: Any
+) -> None:
     """Distil reasoning traces from a teacher into a dataset (resumable: run again after a crash)."""
     from finr1_core.config import load_config
     from finr1_distill.config import DistillConfig
@@ -57,6 +70,7 @@ def run_command(config_path: str | None, sources: tuple[str, ...], data: str | N
         "limit": flags["limit"],
         "shard": flags["shard"],
         "progress": flags["progress"],
+        "allow_unreferenced": flags["allow_unreferenced"],
     }
     config = load_config(DistillConfig, config_path, overrides)
     if sources:
@@ -69,7 +83,14 @@ def run_command(config_path: str | None, sources: tuple[str, ...], data: str | N
                 entry["data"] = data
             chosen.append(entry)
         config = load_config(DistillConfig, None, {**config.model_dump(), "sources": chosen})
-    result = run_distill(config)
+    result = run_distill(config, force=force)
+    if result.skipped:
+        what = "complete" if result.complete else "this shard is written; waiting for the other shards"
+        click.echo(
+            f"{result.output}: {what} for these sources and settings; nothing sent to the teacher "
+            "(pass --force to redo it)"
+        )
+        return
     s = result.summary
     errors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.get("errors", {}).items() if v) or "none"
     removed = s.get("decontamination", {}).get("removed", 0)

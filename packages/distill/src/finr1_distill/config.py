@@ -67,6 +67,10 @@ class SourceSpec(StrictModel):
     hub_id: str | None = Field(default=None, description="Hub dataset id instead of the adapter's default.")
     split: str = Field(default="train", description="Split to read (train = the adapter's training split).")
     quota: int | None = Field(default=None, ge=0, description="Items to sample (seeded); null = all items.")
+    allow_unreferenced: bool | None = Field(
+        default=None,
+        description="Distil this source's objective items that have no reference (null: the top-level setting).",
+    )
 
 
 def _default_sources() -> list[SourceSpec]:
@@ -104,6 +108,11 @@ class DistillConfig(StrictModel):
     max_requests: int | None = Field(default=None, ge=1, description="Budget: start at most N requests this run.")
     max_total_tokens: int | None = Field(default=None, ge=1, description="Budget: stop after N tokens this run.")
     progress: bool = Field(default=True, description="Show the runner's progress bar.")
+    allow_unreferenced: bool = Field(
+        default=False,
+        description="Distil objective items (numeric, choice, boolean, label) that have no reference. The judge "
+        "can never check their answers, so by default such an item stops the run, naming its file and line.",
+    )
 
     @model_validator(mode="after")
     def _distinct_sources(self) -> DistillConfig:

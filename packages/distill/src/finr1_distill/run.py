@@ -29,8 +29,9 @@ from typing import Any
 
 from finr1_core.errors import ConfigError, Finr1Error, InputError
 from finr1_core.lineage import InputRecord
+from finr1_core.refs import local_revision
 from finr1_core.schemas import DistilledRow, SourceItem, Usage
-from finr1_core.stage import Shard, Stage, fingerprint_path, parse_shard
+from finr1_core.stage import Shard, Stage, parse_shard
 from finr1_distill import __version__
 from finr1_distill.config import DistillConfig, SourceSpec
 
@@ -55,11 +56,16 @@ class LoadedSource:
 
 @dataclass
 class DistillResult:
-    """What a run produced: the output record and the summary written into the card."""
+    """What a run produced: the output record and the summary written into the card.
+
+    ``skipped``: the output (or this shard's part) was already there for the same inputs and settings, so
+    nothing was asked of the teacher and ``summary`` is empty.
+    """
 
     output: str
     complete: bool
     summary: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
 
 
 def _source_input(spec: SourceSpec, adapter: Any, samples: bool) -> InputRecord:
@@ -67,10 +73,10 @@ def _source_input(spec: SourceSpec, adapter: Any, samples: bool) -> InputRecord:
     from finr1_distill.sources.base import offline_samples
 
     if spec.data:
-        return InputRecord(ref=spec.data, revision_sha=fingerprint_path(spec.data))
+        return InputRecord(ref=spec.data, revision_sha=local_revision(spec.data))
     if samples or offline_samples():
         path = sample_path(adapter.name)
-        return InputRecord(ref=f"finr1-distill samples/{adapter.name}", revision_sha=fingerprint_path(path))
+        return InputRecord(ref=f"finr1-distill samples/{adapter.name}", revision_sha=local_revision(path))
     hub_id = spec.hub_id or adapter.hub_id or "?"
     return InputRecord(ref=f"hf://datasets/{hub_id}", revision_sha=None)
 
@@ -96,11 +102,27 @@ def check_sources(config: DistillConfig) -> list[tuple[SourceSpec, Any]]:
     return adapters
 
 
-def load_sources(config: DistillConfig) -> list[LoadedSource]:
-    """Read, decontaminate and quota-sample every configured source (the same in every shard)."""
+def source_inputs(config: DistillConfig, adapters: list[tuple[SourceSpec, Any]]) -> dict[str, InputRecord]:
+    """Each source's input record (ref and revision), by configured name, without reading its items."""
+    return {spec.name: _source_input(spec, adapter, config.samples) for spec, adapter in adapters}
+
+
+def load_sources(
+    config: DistillConfig,
+    adapters: list[tuple[SourceSpec, Any]] | None = None,
+    inputs: dict[str, InputRecord] | None = None,
+) -> list[LoadedSource]:
+    """Read, decontaminate and quota-sample every configured source (the same in every shard).
+
+    Args:
+        config: The run's config.
+        adapters: :func:`check_sources`' result when the caller has it already.
+        inputs: :func:`source_inputs`' result when the caller has it already.
+    """
     from finr1_distill.sources import build_eval_index, decontaminate
 
-    adapters = check_sources(config)
+    adapters = adapters if adapters is not None else check_sources(config)
+    inputs = inputs if inputs is not None else source_inputs(config, adapters)
     index = None
     deco = config.decontamination
     if deco.enabled and deco.eval_data:
@@ -110,8 +132,16 @@ def load_sources(config: DistillConfig) -> list[LoadedSource]:
     out: list[LoadedSource] = []
     seen: dict[str, str] = {}
     for spec, adapter in adapters:
+        allow = config.allow_unreferenced if spec.allow_unreferenced is None else spec.allow_unreferenced
         items = list(
-            adapter.load(spec.data, split=spec.split, limit=config.limit, samples=config.samples, hub_id=spec.hub_id)
+            adapter.load(
+                spec.data,
+                split=spec.split,
+                limit=config.limit,
+                samples=config.samples,
+                hub_id=spec.hub_id,
+                allow_unreferenced=allow,
+            )
         )
         for item in items:
             if item.id in seen:
@@ -132,8 +162,7 @@ def load_sources(config: DistillConfig) -> list[LoadedSource]:
             logger.log(
                 level, "source %s: quota %d but only %d items available; using all", spec.name, spec.quota, len(kept)
             )
-        input_record = _source_input(spec, adapter, config.samples)
-        out.append(LoadedSource(spec, items, kept, reasons, selected, input_record))
+        out.append(LoadedSource(spec, items, kept, reasons, selected, inputs[spec.name]))
         logger.info(
             "source %s: %d items read, %d removed as contaminated, %d selected",
             spec.name,
@@ -373,25 +402,34 @@ def render_card(summary: dict[str, Any], config: DistillConfig) -> str:
     return "\n".join(lines)
 
 
-def run_distill(config: DistillConfig) -> DistillResult:
+def run_distill(config: DistillConfig, *, force: bool = False) -> DistillResult:
     """Run the distillation stage end to end (resumable); see the module docstring.
 
+    An output that is already complete for the same sources and settings is left alone before any teacher
+    call (``skipped``); one complete with other settings is refused unless ``force``.
+
     Raises:
-        ConfigError: bad shard spec, no sources, or a resume folder holding a run with other settings.
-        InputError: unknown source, missing file or column, malformed row (one line naming it).
+        ConfigError: bad shard spec, no sources, a complete output (or sibling shards) with other settings
+            and no ``force``, or a resume folder holding a run with other settings.
+        InputError: unknown source, missing file or column, malformed row, objective item without a
+            reference (one line naming it).
         EndpointError: the teacher is unreachable, refuses the key or does not serve the model.
         Finr1Error: a budget (max_requests, max_total_tokens) stopped the run before every call was made.
     """
     from finr1_core.runner import check_endpoint, run_chat
 
     shard = parse_shard(config.shard)
-    stage = Stage(TOOL, __version__, config, output=config.output, shard=shard)
+    stage = Stage(TOOL, __version__, config, output=config.output, shard=shard, force=force)
     endpoint = config.teacher.endpoint()
-    check_sources(config)
+    adapters = check_sources(config)
+    inputs = source_inputs(config, adapters)
+    for record in inputs.values():
+        stage.add_input(record)
+    done = stage.check_rerun(card_body=lambda s: render_card(s, config))  # before any call, even check_endpoint
+    if done is not None:
+        return DistillResult(output=config.output, complete=done.revision_sha is not None, skipped=True)
     check_endpoint(endpoint)  # before reading sources, which can take long from the Hub
-    sources = load_sources(config)
-    for src in sources:
-        stage.add_input(src.input)
+    sources = load_sources(config, adapters, inputs)
     selected = [item for src in sources for item in src.selected]
     items = list(shard.select(selected, key=lambda i: i.id)) if shard else selected
     stage.input_rows = len(items)

@@ -125,6 +125,7 @@ def read_ant_file(path: Path, ability: str, labelled: bool | None = True) -> lis
                     choices=choices,
                     context=row.get("context", "").strip(),
                     meta=meta,
+                    location=where,
                 )
             )
         else:
@@ -138,6 +139,7 @@ def read_ant_file(path: Path, ability: str, labelled: bool | None = True) -> lis
                     answer_type="boolean",
                     category=stratum,
                     meta=meta,
+                    location=where,
                 )
             )
     return items
@@ -207,6 +209,7 @@ def read_fineval(path: Path, split: str = "val") -> list[Item]:
                     category=str(info["subject"]),
                     choices=choices,
                     meta=meta,
+                    location=where,
                 )
             )
     return items
@@ -237,6 +240,7 @@ def read_financeiq_file(path: Path) -> list[Item]:
                 category=category,
                 choices=choices,
                 meta={"exam": category, "row_id": row_id},
+                location=where,
             )
         )
     return items

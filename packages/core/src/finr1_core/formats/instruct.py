@@ -203,6 +203,7 @@ def read_fincorpus(path: Path) -> tuple[list[Item], int]:
             choices=parsed["choices"],
             category="fin_exam",
             meta={"source": str(meta.get("source", "")), "explanation": parsed["explanation"]},
+            location=where,
         )
         items.setdefault(item.id, item)
     if skipped:
@@ -254,6 +255,7 @@ def read_finpee(path: Path) -> list[Item]:
                 choices=choices,
                 category=str(row.get("subject", "finpee")),
                 meta=meta,
+                location=where,
             )
         )
     return items

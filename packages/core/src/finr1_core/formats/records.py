@@ -130,7 +130,8 @@ class Item:
     """A generic question with a gold answer: multiple choice, yes/no, label, free text or code.
 
     ``question`` is the task text as published; ``context`` is a passage shown before it (Ant_Finance
-    reading tasks, FinanceQT); ``instruction`` is a dataset-specific task line (FinCUGE tasks).
+    reading tasks, FinanceQT); ``instruction`` is a dataset-specific task line (FinCUGE tasks);
+    ``location`` names the file and line it was read from, for messages about the item.
     """
 
     id: str
@@ -144,3 +145,4 @@ class Item:
     instruction: str = ""
     system: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    location: str = ""

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from finr1_core.errors import InputError
 from finr1_core.formats.records import Item
-from finr1_core.schemas import SourceItem, validate_row
+from finr1_core.schemas import OBJECTIVE_TYPES, SourceItem, validate_row
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class SourceAdapter:
     splits: ClassVar[tuple[str, ...]] = ("train",)
     #: Splits that are evaluation material (reading them logs a warning; decontamination will drop them).
     eval_splits: ClassVar[tuple[str, ...]] = ()
+    #: Whether :meth:`make` accepts objective items without a reference (set by :meth:`load`).
+    allow_unreferenced: bool = False
 
     def resolve_split(self, split: str) -> str:
         """Map ``train`` to the adapter's training split and reject unknown splits with one line."""
@@ -78,6 +80,7 @@ class SourceAdapter:
         limit: int | None = None,
         samples: bool = False,
         hub_id: str | None = None,
+        allow_unreferenced: bool = False,
     ) -> Iterator[SourceItem]:
         """Yield source items from local files (``data``), the shipped samples, or the Hub.
 
@@ -88,7 +91,13 @@ class SourceAdapter:
             limit: stop after this many items.
             samples: read the shipped sample even though ``FINR1_OFFLINE_SAMPLES`` is not set.
             hub_id: a Hub dataset id (``ORG/NAME[@REV]``) instead of the default.
+            allow_unreferenced: yield objective items without a reference instead of raising.
+
+        Raises:
+            InputError: a missing file or column, a malformed row, or (unless ``allow_unreferenced``) an
+                objective item without a reference, naming its file and line.
         """
+        self.allow_unreferenced = allow_unreferenced
         resolved = self.resolve_split(split)
         if limit is not None and limit < 0:
             raise InputError(f"limit must be >= 0, got {limit}")
@@ -136,7 +145,13 @@ class SourceAdapter:
         meta: dict[str, Any] | None = None,
         where: str = "",
     ) -> SourceItem:
-        """Build and validate a :class:`SourceItem` with the id ``<source>/<original id>``."""
+        """Build and validate a :class:`SourceItem` with the id ``<source>/<original id>``.
+
+        Raises:
+            InputError: the row is invalid, or it is an objective item without a reference (unless
+                :attr:`allow_unreferenced`): the judge could never check the answer the teacher is paid for.
+        """
+        where = where or f"source {self.name} item {original_id}"
         row = dict(
             id=f"{self.name}/{original_id}",
             source=self.name,
@@ -149,7 +164,14 @@ class SourceAdapter:
             labels=labels,
             meta=meta or {},
         )
-        return validate_row(SourceItem, row, where=where or f"source {self.name} item {original_id}")
+        item = validate_row(SourceItem, row, where=where)
+        if item.answer_type in OBJECTIVE_TYPES and not item.reference.strip() and not self.allow_unreferenced:
+            raise InputError(
+                f"{where}: {item.answer_type} item '{item.id}' has no reference, so the judge can never check its "
+                "answer; add the reference, drop the item, or distil it anyway with --allow-unreferenced "
+                f"(allow_unreferenced: true, for all sources or under source '{self.name}')"
+            )
+        return item
 
     def from_item(
         self,
@@ -173,4 +195,5 @@ class SourceAdapter:
             labels=item.labels,
             language=language,
             meta=meta,
+            where=item.location,
         )
