@@ -461,3 +461,86 @@ def test_resume_with_another_judge_model_is_refused(tmp_path, capsys):
         assert main(["run", "--config", _config(tmp_path, server), "--input", src, "--output", str(out)]) == 1
     assert "other settings (changed:" in _error_line(capsys.readouterr().err)
     assert os.path.exists(state / "settings.json")
+
+
+# --- re-runs, shards on the Hub, splits -----------------------------------------------------------------------
+
+
+def test_a_rerun_of_a_complete_output_asks_nothing_and_a_changed_setting_is_refused(tmp_path, capsys):
+    rows = [_row(f"KEY-r{i}", "fi", "text", f"gold KEY-r{i}", "an answer") for i in range(3)]
+    src = _write_input(tmp_path / "distill", rows)
+    out = tmp_path / "judge"
+    script = Script({}, {})
+    with FakeOpenAIServer(answers=script, reasoning_mode="none") as server:
+        args = ["run", "--config", _config(tmp_path, server), "--input", src, "--output", str(out)]
+        assert main(args) == 0
+        asked, lineage = len(script.prompts), (out / "lineage.json").read_bytes()
+        capsys.readouterr()
+        assert main([*args, "--concurrency", "3"]) == 0
+        assert len(script.prompts) == asked and (out / "lineage.json").read_bytes() == lineage
+        assert "nothing sent to the judge" in capsys.readouterr().out
+        hotter = ["run", "--config", _config(tmp_path, server, temperature=0.3), "--input", src, "--output", str(out)]
+        assert main(hotter) == 1
+        err = _error_line(capsys.readouterr().err)
+        assert "temperature 0.0 → 0.3" in err and "--force" in err and len(script.prompts) == asked
+        assert main([*hotter, "--force"]) == 0
+    assert len(script.prompts) == 2 * asked and refs.read_lineage(str(out)).config["temperature"] == 0.3
+    # A changed input (the distilled dataset written again) is a change too.
+    _write_input(tmp_path / "distill", rows[:2])
+    assert main(hotter) == 1
+    assert "input " in _error_line(capsys.readouterr().err)
+
+
+def test_a_sharded_hub_input_with_a_missing_shard_is_refused(tmp_path):
+    from finr1_core.testing.hub_server import HubServer
+
+    ref = "hf://datasets/finr1-test/distilled@run-1"
+    write_one_shard = (
+        "from finr1_core.stage import Stage, parse_shard\n"
+        "from finr1_core.schemas import DistilledRow, to_dataset\n"
+        "import json, sys\n"
+        "rows = [DistilledRow.model_validate(r) for r in json.loads(sys.stdin.read())]\n"
+        f"stage = Stage('finr1-distill', '0', {{}}, output={ref!r}, shard=parse_shard('0/2'))\n"
+        "mine = list(stage.shard.select(rows, key=lambda r: r.id))\n"
+        "print(stage.write({'train': to_dataset(DistilledRow, mine)}).revision_sha)\n"
+    )
+    rows = [_row(f"KEY-h{i}", "fi", "text", f"gold KEY-h{i}", "an answer") for i in range(10)]
+    script = Script({}, {})
+    with HubServer() as hub, FakeOpenAIServer(answers=script, reasoning_mode="none") as server:
+        env = {**os.environ, **hub.env(str(tmp_path / "hf_home")), "FINR1_CACHE": str(tmp_path / "cache")}
+        payload = json.dumps([r.model_dump(mode="json") for r in rows])
+        wrote = subprocess.run(
+            [sys.executable, "-c", write_one_shard], input=payload, env=env, capture_output=True, text=True
+        )
+        assert wrote.returncode == 0 and wrote.stdout.strip() == "None", wrote.stderr  # half the dataset
+        judge = subprocess.run(
+            [sys.executable, "-m", "finr1_judge.cli", "run", "--config", _config(tmp_path, server), "--input", ref,
+             "--output", str(tmp_path / "judged")],
+            env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    assert judge.returncode == 1
+    assert "only 1 of 2 shards are written" in _error_line(judge.stderr)
+    assert script.prompts == []
+
+
+def test_every_judge_split_is_declared_in_the_card_and_loads_with_plain_datasets(tmp_path):
+    import datasets
+    import yaml
+
+    # Free-form items only: no rl rows at all, and every row good, so rejected is empty too.
+    rows = [_row(f"KEY-f{i}", "fi", "text", f"gold KEY-f{i}", "an answer") for i in range(3)]
+    src = _write_input(tmp_path / "distill", rows)
+    out = tmp_path / "judge"
+    with FakeOpenAIServer(answers=Script({}, {}), reasoning_mode="none") as server:
+        assert main(["run", "--config", _config(tmp_path, server), "--input", src, "--output", str(out)]) == 0
+    counts = refs.read_lineage(str(out)).counts
+    assert counts == {"sft": 3, "rl": 0, "rejected": 0, "judged": 3}
+    front = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---\n")[1])
+    config_of = {f["split"]: c["config_name"] for c in front["configs"] for f in c["data_files"]}
+    assert sorted(config_of) == sorted(counts)  # every split, the empty ones included, is declared
+    assert sorted(datasets.get_dataset_config_names(str(out))) == sorted(set(config_of.values()))
+    for split, n in counts.items():
+        if n:
+            assert datasets.load_dataset(str(out), config_of[split], split=split).num_rows == n
+    assert datasets.load_dataset(str(out), split="sft").num_rows == 3  # the first split is the default's
+    assert list(datasets.load_dataset(str(out))) == ["sft"]

@@ -29,7 +29,12 @@ cli = tool_group(
 @click.option("--shard", default=None, metavar="I/N", help="Judge only shard I of N (0-based), split by item id.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Judge only the first N rows (smoke runs).")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
-def run_command(config_path: str | None, **flags: Any) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Redo an output that is already complete (or replace one, or sibling shards, made with other settings).",
+)
+def run_command(config_path: str | None, force: bool, **flags: Any) -> None:
     """Judge distilled traces in two rounds and route them to sft, rl and rejected (resumable)."""
     from finr1_core.config import load_config
     from finr1_judge.config import JudgeConfig
@@ -47,7 +52,14 @@ def run_command(config_path: str | None, **flags: Any) -> None:
         "progress": flags["progress"],
     }
     config = load_config(JudgeConfig, config_path, overrides)
-    result = run_judge(config)
+    result = run_judge(config, force=force)
+    if result.skipped:
+        what = "complete" if result.complete else "this shard is written; waiting for the other shards"
+        click.echo(
+            f"-> {result.output}: {what} for this input and these settings; nothing sent to the judge "
+            "(pass --force to redo it)"
+        )
+        return
     click.echo(render_summary(result.summary))
     d = derived(result.summary)
     state = "complete" if result.complete else "this shard written; waiting for the other shards"

@@ -107,6 +107,7 @@ class JudgeResult:
     output: str
     complete: bool
     summary: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False  # already complete for the same input and settings: nothing was asked
 
 
 # --- judge calls --------------------------------------------------------------------------------------------
@@ -535,11 +536,15 @@ def render_card(summary: dict[str, Any], config: JudgeConfig) -> str:
     )
 
 
-def run_judge(config: JudgeConfig) -> JudgeResult:
+def run_judge(config: JudgeConfig, *, force: bool = False) -> JudgeResult:
     """Run the judge stage end to end (resumable); see the module docstring.
 
+    An output already complete for the same input revision and settings is left alone before any judge
+    call (``skipped``); one complete with other settings is refused unless ``force``.
+
     Raises:
-        ConfigError: bad shard spec, or a resume folder holding a run with other settings.
+        ConfigError: bad shard spec, a complete output (or sibling shards) with other settings and no
+            ``force``, or a resume folder holding a run with other settings.
         ArtifactError: the input cannot be read, or the output cannot be written.
         InputError: the input lacks a column or holds a malformed or duplicate row.
         EndpointError: a judge is unreachable, refuses the key or does not serve the model.
@@ -547,7 +552,11 @@ def run_judge(config: JudgeConfig) -> JudgeResult:
     from finr1_core.schemas import RLRow, SFTRow, to_dataset
 
     shard = parse_shard(config.shard)
-    stage = Stage(TOOL, __version__, config, output=config.output, shard=shard)
+    stage = Stage(TOOL, __version__, config, output=config.output, shard=shard, force=force)
+    stage.resolve_input(config.input)
+    done = stage.check_rerun(card_body=lambda s: render_card(s, config))
+    if done is not None:
+        return JudgeResult(output=config.output, complete=done.revision_sha is not None, skipped=True)
     rows = _read_rows(stage, config)
     if shard is not None:
         rows = list(shard.select(rows, key=lambda r: r.id))  # by item: an item's samples stay together (rl rows)
