@@ -265,3 +265,28 @@ def test_push_checkpoint_revisions_and_hub_output(tiny_model, judged, hub_repo_i
 
 def test_revision_name():
     assert revision_name("fin-r1", 1000) == "fin-r1-step-000001000"
+
+
+def test_a_rerun_of_a_trained_output_is_left_alone_and_other_settings_are_refused(
+    tiny_model, judged, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "sft"
+    args = ["sft", "--config", SFT_CPU, "--model", str(tiny_model), "--dataset", str(judged), "--output", str(out)]
+    args += ["--max_steps", "2", *QUICK]
+    assert main(args) == 0, capsys.readouterr().err
+    lineage = (out / "lineage.json").read_bytes()
+    capsys.readouterr()
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was loaded for an output that is already complete")
+
+    monkeypatch.setattr("trl.SFTTrainer.__init__", refuse)
+    assert main([*args, "--resume"]) == 0  # how it would resume is not what it trains
+    assert "already trained from these inputs and settings, left alone" in capsys.readouterr().out
+    assert (out / "lineage.json").read_bytes() == lineage
+    assert main([*args, "--learning_rate", "0.001"]) == 1
+    err = _error_line(capsys.readouterr().err)
+    assert "trl.learning_rate" in err and "→ 0.001" in err and "--force" in err
+    monkeypatch.undo()
+    assert main([*args, "--learning_rate", "0.001", "--force"]) == 0, capsys.readouterr().err
+    assert read_lineage(str(out)).config["trl"]["learning_rate"] == 0.001

@@ -85,23 +85,10 @@ def load_split(ref: str, split: str, kind: str) -> tuple[Any, Any]:
 
 
 def check_output(ref: str) -> None:
-    """Fail early when a local output exists and holds files finr1 did not write (the final write would refuse)."""
-    if is_hub_ref(ref):
-        from finr1_core import refs
+    """Fail early when the output could not be written: a malformed ref, or a local folder finr1 did not write."""
+    from finr1_core import refs
 
+    if is_hub_ref(ref):
         refs.parse_ref(ref, repo_type="model")  # a malformed ref is a ConfigError now, not after training
         return
-    path = Path(ref).expanduser()
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise ArtifactError(f"output {ref}: exists and is not a directory; choose another output")
-    from finr1_core.lineage import LINEAGE_FILENAME
-    from finr1_core.refs import WORK_DIRNAME
-
-    entries = {p.name for p in path.iterdir()} - {WORK_DIRNAME}
-    if entries and LINEAGE_FILENAME not in entries:
-        raise ArtifactError(
-            f"output {ref}: a non-empty folder that finr1 did not write (no {LINEAGE_FILENAME}); "
-            "choose another output or remove it"
-        )
+    refs.check_output(ref, repo_type="model")  # the one "did finr1 write this?" rule, as the final write applies it

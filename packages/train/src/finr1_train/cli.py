@@ -42,18 +42,31 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Resume from the last checkpoint (default: when one exists) or start over.",
             ),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Train again although the output is complete (or replace one trained with other settings).",
+            ),
         ]
     ):
         func = option(func)
     return func
 
 
-def _run_command(kind: str, config_path: str | None, trl_args: Sequence[str], **overrides: Any) -> None:
+def _run_command(
+    kind: str, config_path: str | None, trl_args: Sequence[str], force: bool = False, **overrides: Any
+) -> None:
     from finr1_train.config import load_recipe
     from finr1_train.train import run as run_recipe
 
     recipe = load_recipe(kind, config_path, overrides=overrides, trl_tokens=trl_args)  # type: ignore[arg-type]
-    result = run_recipe(recipe)
+    result = run_recipe(recipe, force=force)
+    if result.skipped:
+        click.echo(
+            f"model: {result.output} ({result.location}; already trained from these inputs and settings, left "
+            "alone; pass --force to train again)"
+        )
+        return
     click.echo(f"model: {result.output} ({result.location})")
     if result.metrics_path is not None:
         click.echo(f"metrics: {result.metrics_path}")

@@ -21,7 +21,7 @@ from typing import Any
 from finr1_core.errors import ArtifactError, ConfigError, InputError
 from finr1_train import __version__
 from finr1_train.artifacts import check_output, is_hub_ref, load_split, resolve_model
-from finr1_train.config import GRPOSettings, Recipe, SFTSettings
+from finr1_train.config import EMBEDDED_MODEL, GRPOSettings, Recipe, SFTSettings
 from finr1_train.curves import CURVES_FILE, METRICS_FILE, plot_curves, write_metrics
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,15 @@ class RunResult:
     train_rows: int
     counts: dict[str, int] = field(default_factory=dict)
     trainer: Any = None
+    skipped: bool = False  # the output was already trained from the same inputs and recipe: left alone
+
+
+#: Recipe keys (at any depth) that do not change the trained weights: scratch paths, run names, resuming,
+#: what is plotted or pushed along the way. A re-run differing only in them finds its output complete.
+RERUN_IGNORED_KEYS = frozenset({
+    "output_dir", "logging_dir", "run_name", "resume", "resume_from_checkpoint", "run", "plot", "push_checkpoints",
+    "report_to",
+})  # fmt: skip
 
 
 def _now() -> _dt.datetime:
@@ -271,6 +280,62 @@ def _finish(
     )
 
 
+def _completed(recipe: Recipe, force: bool) -> RunResult | None:
+    """The run's output when it is already complete for the same model, dataset and recipe (left alone).
+
+    Runs before anything is loaded. A complete output trained from other inputs or settings is refused
+    (naming what differs) unless ``force``, which trains again and replaces it.
+
+    Raises:
+        ConfigError: the output is complete with other settings or inputs, and not ``force``.
+    """
+    from finr1_core import refs
+    from finr1_core.stage import check_complete
+
+    settings = recipe.settings
+
+    def inputs() -> list[Any]:
+        # The records _finish writes: the model as resolve_model resolves it, the dataset as given.
+        model = settings.model or ""
+        if model == EMBEDDED_MODEL:
+            from finr1_core.models import embedded_model_path
+
+            model = str(embedded_model_path())
+        return [refs.resolve_revision(model, "model"), refs.resolve_revision(settings.dataset, "dataset")]
+
+    existing = check_complete(
+        settings.output,
+        tool=TOOL,
+        config=recipe.effective_config(),
+        inputs=inputs,
+        force=force,
+        repo_type="model",
+        ignore=RERUN_IGNORED_KEYS,
+    )
+    if existing is None:
+        return None
+    logger.info(
+        "%s is complete for these inputs and settings; left alone (pass --force to train again)", settings.output
+    )
+    location = settings.output
+    metrics_path = curves_path = None
+    if not is_hub_ref(settings.output):
+        location = str(Path(settings.output).expanduser().absolute())
+        metrics_path = Path(location) / METRICS_FILE
+        curves_path = Path(location) / CURVES_FILE
+    counts = dict(existing.counts)
+    return RunResult(
+        output=settings.output,
+        location=location,
+        metrics_path=metrics_path if metrics_path is not None and metrics_path.is_file() else None,
+        curves_path=curves_path if curves_path is not None and curves_path.is_file() else None,
+        global_step=counts.get("steps", 0),
+        train_rows=counts.get("train_rows", 0),
+        counts=counts,
+        skipped=True,
+    )
+
+
 def _load_inputs(recipe: Recipe) -> tuple[Path, Any, Any, Any]:
     """Check and load the refs (model folder resolved, dataset split read) before any model is built."""
     settings = recipe.settings
@@ -294,14 +359,21 @@ def _tokenizer(model_path: Path) -> Any:
     return tokenizer
 
 
-def run_sft(recipe: Recipe) -> RunResult:
-    """Supervised fine-tuning on the ``sft`` split (assistant-only loss through prompt/completion pairs)."""
+def run_sft(recipe: Recipe, *, force: bool = False) -> RunResult:
+    """Supervised fine-tuning on the ``sft`` split (assistant-only loss through prompt/completion pairs).
+
+    An output already trained from the same inputs and recipe is returned untouched (``skipped``) unless
+    ``force``.
+    """
     from trl import SFTTrainer
 
     from finr1_train.data import drop_long, sft_pairs, token_lengths
 
     settings = recipe.settings
     assert isinstance(settings, SFTSettings)
+    done = _completed(recipe, force)
+    if done is not None:
+        return done
     started = _now()
     model_path, model_record, raw, data_record = _load_inputs(recipe)
     _check_device(recipe)
@@ -332,8 +404,12 @@ def run_sft(recipe: Recipe) -> RunResult:
     return _finish(recipe, trainer, settings.model or "", [model_record, data_record], counts, started, callbacks)
 
 
-def run_grpo(recipe: Recipe) -> RunResult:
-    """GRPO on the ``rl`` split with the configured rewards (beta 0 by default: no reference model)."""
+def run_grpo(recipe: Recipe, *, force: bool = False) -> RunResult:
+    """GRPO on the ``rl`` split with the configured rewards (beta 0 by default: no reference model).
+
+    An output already trained from the same inputs and recipe is returned untouched (``skipped``) unless
+    ``force``.
+    """
     from trl import GRPOTrainer
 
     from finr1_train.data import drop_long, rl_prompts, token_lengths
@@ -341,10 +417,13 @@ def run_grpo(recipe: Recipe) -> RunResult:
 
     settings = recipe.settings
     assert isinstance(settings, GRPOSettings)
+    if isinstance(settings.rewards, dict):  # before the check: the weights are part of the recorded recipe
+        recipe.args.reward_weights = [float(w) for w in settings.rewards.values()]
+    done = _completed(recipe, force)
+    if done is not None:
+        return done
     started = _now()
     reward_funcs = build_rewards(settings.reward_list(), settings.verifier)
-    if isinstance(settings.rewards, dict):
-        recipe.args.reward_weights = [float(w) for w in settings.rewards.values()]
     model_path, model_record, raw, data_record = _load_inputs(recipe)
     _check_device(recipe)
     source = f"{settings.dataset}[{settings.split}]"
@@ -381,6 +460,6 @@ def run_grpo(recipe: Recipe) -> RunResult:
     return _finish(recipe, trainer, settings.model or "", [model_record, data_record], counts, started, callbacks)
 
 
-def run(recipe: Recipe) -> RunResult:
-    """Run the recipe's command."""
-    return run_sft(recipe) if recipe.kind == "sft" else run_grpo(recipe)
+def run(recipe: Recipe, *, force: bool = False) -> RunResult:
+    """Run the recipe's command (``force``: train again even when the output is complete)."""
+    return run_sft(recipe, force=force) if recipe.kind == "sft" else run_grpo(recipe, force=force)
