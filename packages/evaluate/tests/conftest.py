@@ -13,6 +13,10 @@ import pytest
 
 from finr1_core.testing.fake_openai import FakeAnswer
 
+# The in-memory Hub test server for the session, started before huggingface_hub/datasets are imported (they read
+# HF_ENDPOINT at import); provides the `hub_server` and `hub_repo_id` fixtures.
+from finr1_core.testing.pytest_plugin import *  # noqa: F403
+
 # ../shared/data as seen from the project root (DATA.md); FINR1_SHARED_DATA overrides it.
 SHARED_DATA = Path(
     os.environ.get("FINR1_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data"

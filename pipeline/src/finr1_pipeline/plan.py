@@ -78,9 +78,7 @@ class Plan:
         return copied
 
     def is_complete(self, step: StepSpec) -> bool:
-        """A step is complete when its output carries a finished lineage (or its done file exists)."""
-        if step.done_file:
-            return (self.root / substitute(step.done_file, self.values(), where=step.name)).exists()
+        """A step is complete when its output carries a finished lineage."""
         output = self.output(step)
         if not output:
             return False
