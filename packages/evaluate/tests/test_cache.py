@@ -214,7 +214,7 @@ def test_sampled_ids_are_saved_and_reused(ev, tmp_path):
         assert ev.read_results(tmp_path / "a")["benchmarks"]["tfns"]["sampled_ids"] == ids_a[:10]
         assert server.stats().chat_requests == 10
         # --ids-from evaluates exactly another run's items (e.g. a second model on the same sample): the
-        # artifact folder, and a pre-0.2 results.json
+        # artifact folder, and a results.json of finr1-evaluate 0.1
         assert (
             _run(
                 ev,

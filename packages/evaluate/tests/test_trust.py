@@ -259,9 +259,12 @@ def test_a_changed_config_on_a_complete_output_names_the_keys_and_needs_force(ev
 def test_a_local_output_finr1_did_not_write_is_refused_before_any_request(ev, tmp_path, capsys):
     out = tmp_path / "old"
     out.mkdir()
-    (out / "results.json").write_text("{}", encoding="utf-8")  # an evaluation folder written before 0.2
+    (out / "results.json").write_text("{}", encoding="utf-8")  # an evaluation folder written by finr1-evaluate 0.1
     with FakeOpenAIServer(model=MODEL) as server:
         assert _run(ev, server, out, "--benchmark", "tfns", "--samples") == 1
         assert server.stats().chat_requests == 0
-    assert "holds files finr1 did not write as an artifact (an evaluation written before" in capsys.readouterr().err
+    assert (
+        "holds files finr1 did not write as an artifact (an evaluation written by finr1-evaluate 0.1"
+        in capsys.readouterr().err
+    )
     assert os.listdir(out) == ["results.json"]

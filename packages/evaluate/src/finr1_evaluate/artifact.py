@@ -13,7 +13,7 @@ so ``datasets.load_dataset(DIR_OR_REPO, split="finqa")`` reads one benchmark's s
 judge caches live in the output's work dir (:func:`finr1_core.refs.work_dir`); a run that fails leaves them
 there and writes no lineage.
 
-The ``evaluation`` block holds what ``results.json`` held before 0.2 (per-benchmark scores, counts,
+The ``evaluation`` block holds what ``results.json`` held in finr1-evaluate 0.1 (per-benchmark scores, counts,
 ``sampled_ids``, data refs and revisions, the served model, the judge). ``results.json``, ``results.md`` and
 ``results.png`` are no longer files of the output: core's writer publishes exactly the data, the card and the
 lineage in one atomic step (one commit on the Hub), the card carries ``results.md``'s tables, and

@@ -1,7 +1,7 @@
 """Reports people can read: ``results.md`` (the Fin-R1 README table) and ``results.png`` (a bar chart).
 
 Both are built from the evaluation records of one or more runs (the ``evaluation`` block of an
-artifact's ``lineage.json``, local or on the Hub; or a ``results.json`` of a run before 0.2), so
+artifact's ``lineage.json``, local or on the Hub; or a ``results.json`` written by finr1-evaluate 0.1), so
 ``finr1-evaluate report REF...`` merges several models into one table and chart with the same code
 that ``run`` uses for a single model's card. The Average column is recomputed from the per-benchmark scores shown
 (RECIPE.md §10: two of the published averages do not add up).
@@ -19,7 +19,7 @@ from finr1_core.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-RESULTS_SCHEMA = "finr1-evaluate/results/v1"  # results.json of runs before 0.2 (still read by `report`)
+RESULTS_SCHEMA = "finr1-evaluate/results/v1"  # results.json written by finr1-evaluate 0.1 (still read)
 EVALUATION_SCHEMA = "finr1-evaluate/evaluation/v1"  # the `evaluation` record in an artifact's lineage.json
 
 # Column order and names of the Fin-R1 README table; other benchmarks follow alphabetically.
@@ -55,7 +55,7 @@ def order_benchmarks(names: Sequence[str]) -> list[str]:
 
 def load_results(ref: str | Path) -> dict[str, Any]:
     """The results of one evaluation: an artifact (local folder or ``hf://datasets/ORG/NAME[@REV]``), or a
-    ``results.json`` written before 0.2 (the file or its folder); errors name the ref and the fix.
+    ``results.json`` written by finr1-evaluate 0.1 (the file or its folder); errors name the ref and the fix.
     """
     text = str(ref)
     path = Path(text)
@@ -309,7 +309,7 @@ def write_reports(results: Sequence[Mapping[str, Any]], output: str | Path, titl
 
 
 def merge_results(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Load several runs' results (artifacts or pre-0.2 ``results.json``) for one report, in the order given."""
+    """Load several runs' results (artifacts, or 0.1 ``results.json`` files) for one report, in the order given."""
     if not paths:
         raise InputError("report: give at least one results folder (finr1-evaluate report DIR...)")
     return [load_results(p) for p in paths]

@@ -136,7 +136,7 @@ def _check_output(stage: Any) -> None:
         raise ArtifactError(f"--output {path}: exists and is not a directory; choose another output")
     entries = {p.name for p in path.iterdir()} - {WORK_DIRNAME}
     if entries and LINEAGE_FILENAME not in entries:
-        old = " (an evaluation written before finr1-evaluate 0.2: results.json, no lineage.json)"
+        old = " (an evaluation written by finr1-evaluate 0.1: results.json, no lineage.json)"
         raise ArtifactError(
             f"--output {path}: holds files finr1 did not write as an artifact{old if 'results.json' in entries else ''}; "
             "choose another output or remove it"
@@ -147,15 +147,14 @@ def _check_output(stage: Any) -> None:
 
 
 def _ids_from(ref: str, benches: Sequence[Any]) -> tuple[dict[str, list[str]], InputRecord]:
-    """The sampled ids of another evaluation (an artifact, or a pre-0.2 ``results.json``) and its revision."""
+    """The sampled ids of another evaluation (an artifact, or a 0.1 ``results.json``) and its revision."""
     from finr1_core.stage import fingerprint_path
 
     path = Path(ref)
     if not ref.startswith("hf://") and path.name == "results.json":
         if not path.is_file():
             raise InputError(
-                f"--ids-from {ref}: does not exist; evaluations are artifacts since finr1-evaluate 0.2: "
-                f"pass the folder {path.parent}"
+                f"--ids-from {ref}: does not exist; evaluations are artifacts now: pass the folder {path.parent}"
             )
         data = load_results(path)
         record = InputRecord(ref=str(path), revision_sha=fingerprint_path(path))
@@ -484,7 +483,7 @@ def _versions() -> dict[str, str]:
 
 
 def describe_run(plan: Plan, per_bench: Mapping[str, Any]) -> dict[str, Any]:
-    """The evaluation record of the lineage (what ``results.json`` held before 0.2, plus the served model)."""
+    """The evaluation record of the lineage (what ``results.json`` held in 0.1, plus the served model)."""
     cfg = plan.cfg
     judge = None
     if cfg.judge.enabled:
