@@ -153,7 +153,7 @@ def read_samples(ref: str, benchmark: str) -> list[EvalSample]:
     from finr1_core.refs import load_dataset_ref
 
     data, _ = load_dataset_ref(ref, split=benchmark)
-    return [EvalSample.from_row(row) for row in data]
+    return [EvalSample.from_row(dict(row)) for row in data]  # type: ignore[arg-type]  (a split yields row dicts)
 
 
 # --- is the output already complete? ---------------------------------------------------------------------

@@ -72,7 +72,7 @@ def aggregate(samples: Iterable[EvalSample], *, judge_used: bool) -> dict[str, A
     overturned_down = sum(1 for s in judged if s.correct is False and s.rule_correct is True)
     rule_only = score_block(rule_correct, len(answered))
     rule_judge = score_block(final_correct, len(decided)) if judge_used else None
-    headline = rule_judge if judge_used else rule_only
+    headline = rule_judge if rule_judge is not None else rule_only
     categories: dict[str, dict[str, int]] = {}
     for s in decided if judge_used else answered:
         entry = categories.setdefault(s.category or "", {"n": 0, "correct": 0})
@@ -124,7 +124,7 @@ def rule_row(benchmark: str, item: Any, messages: list[dict[str, str]], reply: A
         "benchmark": benchmark,
         "id": item.id,
         "category": getattr(item, "category", None),
-        "messages": [Message(**m) for m in messages],
+        "messages": [Message.model_validate(m) for m in messages],
         "reference": item.reference,
         "answer_type": item.answer_type,
     }
