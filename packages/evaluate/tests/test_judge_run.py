@@ -131,3 +131,27 @@ def test_strategy_rule_then_judge_overturns_only_rule_failures(ev, tmp_path):
     rule = ev.read_results(tmp_path / "rule")["benchmarks"]["finqa"]
     assert rule["scoring"] == "rule" and rule["rule_judge"] is None
     assert rule["accuracy"] == rtj["rule_only"]["accuracy"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs core's one verdict parser (issue 12 'One judge loop', wip/endpoints MILESTONE 1): evaluate's own "
+    "parser reads the \\boxed{1} example inside an echoed prompt",
+)
+def test_an_echoing_judge_scores_nothing_on_the_real_finqa_file(ev, tmp_path, capsys):
+    """Issue 14: a judge that echoes its prompt turned a model wrong on every item into ~97% on FinQA."""
+    data = ev.shared_path("finqa")
+    items = get_benchmark("finqa").load(data)
+    script = ev.ScriptedModel(items, ev.wrong_answer)
+    with FakeOpenAIServer(script, model=MODEL) as model, FakeOpenAIServer(None, model="judge") as echo:
+        args = ["--benchmark", "finqa", "--data", str(data), "--limit", "100"]
+        # every verdict is unusable: the run fails, it never reports a score
+        assert _run(ev, model, echo, tmp_path / "strict", *args) == 1
+        assert "finqa: only 0 of 100 verdicts are usable" in capsys.readouterr().err
+        cfg = tmp_path / "lenient.yaml"
+        cfg.write_text("min_usable:\n  verdicts: 0\n", encoding="utf-8")
+        assert _run(ev, model, echo, tmp_path / "lenient", *args, "--config", str(cfg)) == 0
+    entry = ev.read_results(tmp_path / "lenient")["benchmarks"]["finqa"]
+    assert entry["rule_only"]["accuracy"] == 0.0
+    assert entry["judge_failures"] == entry["judge"]["calls"] == 100  # counted as failures, not scored
+    assert entry["accuracy"] is None and entry["n_scored"] == 0
