@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIN_R1 = REPO / "configs" / "pipeline" / "fin-r1.yaml"
 SFT_RECIPE = "packages/train/recipes/qwen2.5-7b-instruct/sft/fin-r1.yaml"
 ZERO3 = "packages/train/recipes/accelerate/zero3.yaml"
+DISTILL = "configs/fin-r1/distill.yaml"
 
 # What the rehearsal swaps: the APIs and vLLM servers for loopback fakes, the Hub for the test server, the
 # launcher for two CPU processes, and only the recipe keys a CPU forces.
@@ -32,11 +33,13 @@ REHEARSAL = {
         "servers.student-server.args": [],
         "servers.student-server.health_timeout_s": 300,
         "steps.sft.launcher": ["accelerate", "launch", "--config_file", ZERO3],
+        "steps.distill.requires": [],  # the stand-in FinCUGE files live elsewhere (see files below)
     },
     "env": {"HF_ENDPOINT": "http://127.0.0.1:18004", "FINR1_HUB_ORG": "rehearsal"},
     "files": {
         SFT_RECIPE: {"model_init_kwargs.dtype": "float32", "max_length": 512},
         ZERO3: {"num_processes": 2, "use_cpu": True, "distributed_type": "MULTI_CPU", "mixed_precision": "no"},
+        DISTILL: {"sources.fincuge.data": "/tmp/standins/FinCUGE_Publish", "teacher.max_tokens": 4096},
     },
 }
 
@@ -55,8 +58,8 @@ def test_overlay_swaps_services_env_launcher_and_recipe_keys(tmp_path):
     assert cfg.servers["judge-server"].external_url and cfg.servers["judge-server"].model is None
     assert cfg.servers["student-server"].engine == "transformers" and cfg.servers["student-server"].args == []
     assert cfg.servers["student-server"].model == shipped.servers["student-server"].model  # untouched keys kept
-    assert [s.model_dump() for s in cfg.steps if s.name != "sft"] == [
-        s.model_dump() for s in shipped.steps if s.name != "sft"
+    assert [s.model_dump() for s in cfg.steps if s.name not in ("sft", "distill")] == [
+        s.model_dump() for s in shipped.steps if s.name not in ("sft", "distill")
     ]
     plan = LocalRunner(Plan(cfg, REPO)).plan
     assert ("start", "judge-server") not in plan.schedule()  # now an external (fake) endpoint
@@ -74,6 +77,17 @@ def test_overlay_swaps_services_env_launcher_and_recipe_keys(tmp_path):
     assert recipe["model_init_kwargs"] == {**original["model_init_kwargs"], "dtype": "float32"}
     assert recipe["max_length"] == 512 and recipe["learning_rate"] == original["learning_rate"]
     assert original["max_length"] == 8192
+    # List items by their `name`: one source's data path, the rest of the quota table as shipped.
+    distill = yaml.safe_load((tmp_path / "a" / "overrides" / DISTILL).read_text(encoding="utf-8"))
+    shipped_distill = yaml.safe_load((REPO / DISTILL).read_text(encoding="utf-8"))
+    (fincuge,) = [s for s in distill["sources"] if s["name"] == "fincuge"]
+    assert fincuge == {"name": "fincuge", "quota": 2000, "data": "/tmp/standins/FinCUGE_Publish"}
+    assert [s for s in distill["sources"] if s["name"] != "fincuge"] == [
+        s for s in shipped_distill["sources"] if s["name"] != "fincuge"
+    ]
+    assert distill["teacher"]["max_tokens"] == 4096
+    (step,) = [s for s in cfg.steps if s.name == "distill"]
+    assert step.requires == [] and plan.command(step)[3] == f"{tmp_path / 'a'}/overrides/{DISTILL}"
 
 
 @pytest.mark.parametrize(
