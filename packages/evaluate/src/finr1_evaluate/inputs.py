@@ -155,7 +155,7 @@ def resolve_sources(
         InputError: a path that does not exist, a benchmark without a Hub copy and no ``--data``, a Hub
             repo or revision that cannot be resolved.
     """
-    from finr1_core.stage import fingerprint_path
+    from finr1_core.refs import local_revision
     from finr1_evaluate.benchmarks.base import offline_samples, sample_path
     from finr1_evaluate.benchmarks.yaml_spec import YamlBenchmark
 
@@ -187,7 +187,7 @@ def resolve_sources(
             out[bench.name] = _hub_source(bench, f"hf://datasets/{bench.hub_id}")
             continue
         ref = f"finr1_evaluate/samples/{bench.name}" if label == "shipped samples" else label
-        out[bench.name] = DataSource(path, None, InputRecord(ref=ref, revision_sha=fingerprint_path(path)), label)
+        out[bench.name] = DataSource(path, None, InputRecord(ref=ref, revision_sha=local_revision(path)), label)
     return out
 
 

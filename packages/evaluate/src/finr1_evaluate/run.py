@@ -148,7 +148,7 @@ def _check_output(stage: Any) -> None:
 
 def _ids_from(ref: str, benches: Sequence[Any]) -> tuple[dict[str, list[str]], InputRecord]:
     """The sampled ids of another evaluation (an artifact, or a 0.1 ``results.json``) and its revision."""
-    from finr1_core.stage import fingerprint_path
+    from finr1_core.refs import local_revision
 
     path = Path(ref)
     if not ref.startswith("hf://") and path.name == "results.json":
@@ -157,7 +157,7 @@ def _ids_from(ref: str, benches: Sequence[Any]) -> tuple[dict[str, list[str]], I
                 f"--ids-from {ref}: does not exist; evaluations are artifacts now: pass the folder {path.parent}"
             )
         data = load_results(path)
-        record = InputRecord(ref=str(path), revision_sha=fingerprint_path(path))
+        record = InputRecord(ref=str(path), revision_sha=local_revision(path))
     else:
         found = read_evaluation(ref)
         if found is None:
@@ -178,7 +178,7 @@ def plan_run(cfg: EvalConfig, benches: list[Any]) -> Plan:
     from finr1_core.stage import Stage
     from finr1_evaluate.artifact import EvalLineage
 
-    stage = Stage(TOOL, __version__, cfg, output=cfg.output or "")
+    stage = Stage(TOOL, __version__, cfg, output=cfg.output or "", force=cfg.force)
     stage.lineage = EvalLineage.start(TOOL, __version__, config=cfg)
     _check_output(stage)
     specs = parse_data_option(cfg.data, [b.name for b in benches], known_benchmark_names(benches))
