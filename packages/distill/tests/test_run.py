@@ -441,7 +441,7 @@ def test_a_rerun_of_a_complete_output_sends_nothing_and_a_changed_setting_is_ref
 
     assert main([*base, "--concurrency", "2"]) == 0  # how it runs is not what it computes
     assert len(teacher.seen) == asked and (out / "lineage.json").read_bytes() == lineage
-    assert "complete for these sources and settings; nothing sent" in capsys.readouterr().out
+    assert "complete for these inputs and settings; nothing sent to the teacher" in capsys.readouterr().out
 
     assert main([*base, "--max-tokens", "99"]) == 1
     err = _error_line(capsys.readouterr().err)

@@ -120,6 +120,28 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def force_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared ``--force`` flag: redo a complete output, or replace one (or sibling shards) made differently."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Redo an output that is already complete, or replace one (or sibling shards) made with other "
+        "settings or inputs; without it such an output is left alone or refused.",
+    )(func)
+
+
+def left_alone_line(output: str, complete: bool, spared: str) -> str:
+    """What a run prints when its output is already there for the same inputs and settings.
+
+    Args:
+        output: The output ref.
+        complete: The whole output is there (False: this shard's part, waiting for its siblings).
+        spared: Who was not asked anything (``the teacher``).
+    """
+    state = "complete" if complete else "this shard is written, waiting for the other shards,"
+    return f"{output}: {state} for these inputs and settings; nothing sent to {spared} (pass --force to redo it)"
+
+
 def run(group: click.Group, argv: Sequence[str] | None = None) -> int:
     """Run ``group`` and return the exit code: Finr1Error → one line + 1, usage errors → 2."""
     try:

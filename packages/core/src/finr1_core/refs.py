@@ -620,6 +620,24 @@ class Store:
         """A local path holding the file (downloaded into the Hugging Face cache for Hub outputs)."""
         raise NotImplementedError
 
+    @property
+    def location(self) -> str:
+        """Where the output lives: the absolute folder, or the ref for a Hub branch."""
+        return self.ref.text
+
+    def revision(self, listing: Listing) -> str | None:
+        """The revision a reader of ``listing`` records: its commit sha (Hub) or the local fingerprint."""
+        return listing.revision
+
+    def read_lineage(self, listing: Listing | None = None) -> Lineage | None:
+        """The output's ``lineage.json`` (at ``listing``'s revision when given), or None when there is none.
+
+        Raises:
+            ArtifactError: it exists but is not a finr1 lineage.
+        """
+        raw = self.read(LINEAGE_FILENAME, listing)
+        return _parse_lineage(self.ref, raw) if raw is not None else None
+
     def commit(self, change: Change, *, message: str, parent: Listing | None = None) -> Commit:
         """Apply ``change`` in one step.
 
@@ -698,6 +716,13 @@ class LocalStore(Store):
         # Hidden top-level entries other than finr1's (a .git folder) are content too: they are not ours to drop.
         return Listing(self.ref, frozenset(files))
 
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def revision(self, listing: Listing) -> str | None:
+        return local_revision(self.root) if listing.complete else None
+
     def read(self, path: str, listing: Listing | None = None) -> bytes | None:
         file = self.root / path
         return file.read_bytes() if file.is_file() else None
@@ -759,6 +784,11 @@ class LocalStore(Store):
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.rename(staging, self.root)
+
+
+def write_atomic(dest: Path, data: bytes | str) -> None:
+    """Write a local file with a rename, so a reader (or a kill -9) sees the old or the new file, never half."""
+    _atomic_place(data.encode("utf-8") if isinstance(data, str) else data, dest)
 
 
 def _atomic_place(src: Path | bytes, dest: Path, *, move: bool = False) -> None:
@@ -942,8 +972,8 @@ def _work_path(ref: Ref) -> Path:
     return cache_dir() / "work" / f"{ref.repo_type}s--{org}--{name}--{revision}--{key}"
 
 
-def work_dir(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = None) -> Path:
-    """Hidden folder for a stage's resume state while it writes ``ref`` (created if missing).
+def work_dir(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = None, *, create: bool = True) -> Path:
+    """Hidden folder for a stage's resume state while it writes ``ref`` (created if missing, unless not ``create``).
 
     ``<dir>/.finr1-work/`` for a local output (the output directory itself then exists but has no
     ``lineage.json``, so it reads as incomplete); a folder under :func:`cache_dir` keyed by the
@@ -957,7 +987,8 @@ def work_dir(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None = Non
         The folder (exists on return).
     """
     path = _work_path(_infer_ref(ref, repo_type))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -1137,8 +1168,7 @@ def load_dataset_ref(
     if not listing.exists:
         resolve_revision(parsed)  # raises the one line that says whether the repo or the revision is missing
     check_shards_complete(listing)
-    raw = store.read(LINEAGE_FILENAME, listing) if listing.complete else None
-    lineage = _parse_lineage(parsed, raw) if raw is not None else None
+    lineage = store.read_lineage(listing) if listing.complete else None
     with _hub_errors(parsed, "reading the dataset"):
         if lineage is None and parsed.is_hub:
             # Not a finr1 output: any layout the Hub serves, read by datasets itself at the listed sha.
@@ -1491,9 +1521,7 @@ def read_lineage(ref: str | os.PathLike[str] | Ref, repo_type: RepoType | None =
     Raises:
         ArtifactError: ``lineage.json`` exists but is unreadable, or the Hub cannot be reached.
     """
-    store = open_store(ref, repo_type)
-    raw = store.read(LINEAGE_FILENAME)
-    return _parse_lineage(store.ref, raw) if raw is not None else None
+    return open_store(ref, repo_type).read_lineage()
 
 
 def _parse_lineage(ref: Ref, data: bytes) -> Lineage:

@@ -430,8 +430,8 @@ class Stage:
             )
             return OutputRecord(
                 ref=self.output.text,
-                revision_sha=listing.revision or _local_fingerprint(store),
-                location=str(getattr(store, "root", self.output.text)),
+                revision_sha=store.revision(listing),
+                location=store.location,
                 counts=existing.counts,
             )
         if self.shard is None or not listing.exists:
@@ -463,9 +463,9 @@ class Stage:
     # -- resume state -------------------------------------------------------------------------------------
 
     def _state_path(self) -> Path:
-        from finr1_core.refs import _work_path
+        from finr1_core.refs import work_dir
 
-        return _work_path(self.output) / (f"shard-{self.shard.label}" if self.shard else "run")
+        return work_dir(self.output, create=False) / (f"shard-{self.shard.label}" if self.shard else "run")
 
     @property
     def state_dir(self) -> Path:
@@ -582,19 +582,10 @@ class Stage:
 
 
 def _read_lineage(store: Store, listing: Listing) -> Lineage:
-    from finr1_core.refs import _parse_lineage
-
-    raw = store.read(LINEAGE_FILENAME, listing)
-    if raw is None:
+    lineage = store.read_lineage(listing)
+    if lineage is None:
         raise ArtifactError(f"{store.ref}: {LINEAGE_FILENAME} vanished while reading; run again")
-    return _parse_lineage(store.ref, raw)
-
-
-def _local_fingerprint(store: Store) -> str | None:
-    from finr1_core.refs import local_revision
-
-    root = getattr(store, "root", None)
-    return local_revision(root) if root is not None else None
+    return lineage
 
 
 @contextmanager
@@ -612,9 +603,9 @@ def _quiet_datasets() -> Iterator[None]:
 
 
 def _atomic_write(dest: Path, text: str) -> None:
-    from finr1_core.refs import _atomic_place
+    from finr1_core.refs import write_atomic
 
-    _atomic_place(text.encode("utf-8"), dest)
+    write_atomic(dest, text)
 
 
 # --- shard records ------------------------------------------------------------------------------------------
@@ -789,7 +780,7 @@ def _finish_shards(
     """Write the whole dataset's card and lineage when every shard of this run is in (a no-op otherwise)."""
     assert stage.shard is not None
     key, count = stage.run_key(), stage.shard.count
-    location = str(getattr(store, "root", stage.output.text))
+    location = store.location
     state: dict[str, Any] = {}
 
     def plan(listing: Listing) -> Change | None:
@@ -828,7 +819,7 @@ def _finish_shards(
             existing = _read_lineage(store, listing)
             return OutputRecord(
                 ref=stage.output.text,
-                revision_sha=listing.revision or _local_fingerprint(store),
+                revision_sha=store.revision(listing),
                 location=location,
                 counts=existing.counts,
             )

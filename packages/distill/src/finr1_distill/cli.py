@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, run, tool_group
+from finr1_core.cli import config_option, force_option, left_alone_line, run, tool_group
 from finr1_distill.sources import sources_command
 
 cli = tool_group(
@@ -43,11 +43,7 @@ cli.add_command(sources_command)
     default=None,
     help="Distil objective items that have no reference (the judge cannot check them; refused by default).",
 )
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Redo an output that is already complete (or replace one, or sibling shards, made with other settings).",
-)
+@force_option
 def run_command(
     config_path: str | None, sources: tuple[str, ...], data: str | None, force: bool, **flags: Any
 ) -> None:
@@ -85,11 +81,7 @@ def run_command(
         config = load_config(DistillConfig, None, {**config.model_dump(), "sources": chosen})
     result = run_distill(config, force=force)
     if result.skipped:
-        what = "complete" if result.complete else "this shard is written; waiting for the other shards"
-        click.echo(
-            f"{result.output}: {what} for these sources and settings; nothing sent to the teacher "
-            "(pass --force to redo it)"
-        )
+        click.echo(left_alone_line(result.output, result.complete, "the teacher"))
         return
     s = result.summary
     errors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.get("errors", {}).items() if v) or "none"

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, run, tool_group
+from finr1_core.cli import config_option, force_option, left_alone_line, run, tool_group
 
 cli = tool_group(
     "finr1-judge",
@@ -29,11 +29,7 @@ cli = tool_group(
 @click.option("--shard", default=None, metavar="I/N", help="Judge only shard I of N (0-based), split by item id.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Judge only the first N rows (smoke runs).")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Redo an output that is already complete (or replace one, or sibling shards, made with other settings).",
-)
+@force_option
 def run_command(config_path: str | None, force: bool, **flags: Any) -> None:
     """Judge distilled traces in two rounds and route them to sft, rl and rejected (resumable)."""
     from finr1_core.config import load_config
@@ -54,11 +50,7 @@ def run_command(config_path: str | None, force: bool, **flags: Any) -> None:
     config = load_config(JudgeConfig, config_path, overrides)
     result = run_judge(config, force=force)
     if result.skipped:
-        what = "complete" if result.complete else "this shard is written; waiting for the other shards"
-        click.echo(
-            f"-> {result.output}: {what} for this input and these settings; nothing sent to the judge "
-            "(pass --force to redo it)"
-        )
+        click.echo(left_alone_line(result.output, result.complete, "the judge"))
         return
     click.echo(render_summary(result.summary))
     d = derived(result.summary)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import run, tool_group
+from finr1_core.cli import force_option, run, tool_group
 
 cli = tool_group(
     "finr1-train", "finr1-train", "Train with TRL: SFT on judged traces, then GRPO with Fin-R1's rewards."
@@ -42,11 +42,7 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Resume from the last checkpoint (default: when one exists) or start over.",
             ),
-            click.option(
-                "--force",
-                is_flag=True,
-                help="Train again although the output is complete (or replace one trained with other settings).",
-            ),
+            force_option,
         ]
     ):
         func = option(func)
