@@ -1234,7 +1234,7 @@ def _read_dataset(ref: Ref, root: Path, lineage: Lineage | None) -> DatasetDict:
             out[split] = _empty_split(ref, root, split)
         else:
             raise ArtifactError(f"dataset {ref}: split {split!r} ({count} rows in {LINEAGE_FILENAME}) is missing")
-    return datasets.DatasetDict(out)
+    return datasets.DatasetDict(out.items())
 
 
 def _card_configs(root: Path) -> dict[str, list[str]]:
@@ -1245,7 +1245,8 @@ def _card_configs(root: Path) -> dict[str, list[str]]:
     card = root / CARD_FILENAME
     if not card.is_file():
         return {}
-    meta = MetadataConfigs.from_dataset_card_data(DatasetCard.load(card).data)
+    card_data: Any = DatasetCard.load(card).data  # a DatasetCardData (typed as its class attribute)
+    meta = MetadataConfigs.from_dataset_card_data(card_data)
     out: dict[str, list[str]] = {}
     for name, config in meta.items():
         files = config.get("data_files") or []
