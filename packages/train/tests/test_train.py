@@ -290,3 +290,24 @@ def test_a_rerun_of_a_trained_output_is_left_alone_and_other_settings_are_refuse
     monkeypatch.undo()
     assert main([*args, "--learning_rate", "0.001", "--force"]) == 0, capsys.readouterr().err
     assert read_lineage(str(out)).config["trl"]["learning_rate"] == 0.001
+
+
+def test_a_rerun_of_a_grpo_output_is_left_alone(tiny_model, judged, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "grpo"
+
+    def args(rewards: str) -> list[str]:
+        base = ["grpo", "--config", GRPO_CPU, "--model", str(tiny_model), "--dataset", str(judged)]
+        return [*base, "--output", str(out), "--rewards", rewards, "--max_steps", "1", "--max_completion_length", "16"]
+
+    assert main([*args("{format: 1.0, accuracy: 0.5}"), *QUICK]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was loaded for an output that is already complete")
+
+    monkeypatch.setattr("trl.GRPOTrainer.__init__", refuse)
+    # The recorded recipe (with the reward weights finr1 sets) is the one asked again: left alone.
+    assert main([*args("{format: 1.0, accuracy: 0.5}"), *QUICK]) == 0
+    assert "left alone" in capsys.readouterr().out
+    assert main([*args("{format: 1.0, accuracy: 1.0}"), *QUICK]) == 1
+    assert "rewards.accuracy 0.5 → 1.0" in _error_line(capsys.readouterr().err)
