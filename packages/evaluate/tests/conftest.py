@@ -13,6 +13,11 @@ import pytest
 
 from finr1_core.testing.fake_openai import FakeAnswer
 
+# Shared guards (finr1_core.testing.guards: loopback only, nothing left behind) plus the session's Hub test server,
+# wired into HF_ENDPOINT/HF_HOME in pytest_configure, before test modules import huggingface_hub or datasets.
+# A star import (not `pytest_plugins`) so it works from a non-root conftest.
+from finr1_core.testing.pytest_plugin import *  # noqa: F403
+
 # ../shared/data as seen from the project root (DATA.md); FINR1_SHARED_DATA overrides it.
 SHARED_DATA = Path(
     os.environ.get("FINR1_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data"
