@@ -144,6 +144,7 @@ class FakeClient:
         self.networks = self
         self.containers = self
         self.created_networks = []
+        self.started = []  # every FakeContainer handed out
 
     def list(self, names):
         return []
@@ -154,7 +155,8 @@ class FakeClient:
     def run(self, **spec):
         self.runs.append(spec)
         failing = self.fail_step and spec["labels"].get("finr1.step") == self.fail_step
-        return FakeContainer(spec, exit_code=3 if failing else 0)
+        self.started.append(FakeContainer(spec, exit_code=3 if failing else 0))
+        return self.started[-1]
 
 
 def test_docker_runner_streams_logs_checks_exit_codes_and_cleans_up(pipeline_file, monkeypatch, tmp_path, capsys):
@@ -167,10 +169,21 @@ def test_docker_runner_streams_logs_checks_exit_codes_and_cleans_up(pipeline_fil
     assert names == ["demo-distill", "demo-judge", "demo-judge", "demo-sft"]  # judge server, then judge job
     assert client.created_networks == ["demo-net"]
     assert "demo-distill says hello" in capsys.readouterr().err
+    # Cleaned up: every container removed, the judge server stopped first.
+    assert [(c.name, c.removed) for c in client.started] == [(name, True) for name in names]
+    server = client.started[1]
+    assert server.spec is client.runs[1] and server.stopped
 
     client = FakeClient(fail_step="judge")
     with pytest.raises(Finr1Error, match="step 'judge' container exited with 3"):
         DockerRunner(Plan(cfg, REPO), client=client).run()
+    # A failed step cleans up too: the failed job and the server are gone, the step after never started.
+    assert [(c.name, c.removed) for c in client.started] == [
+        ("demo-distill", True),
+        ("demo-judge", True),
+        ("demo-judge", True),
+    ]
+    assert client.started[1].stopped
 
 
 def test_compose_commands_start_servers_then_run_jobs_in_order(pipeline_file):
