@@ -166,8 +166,9 @@ def test_server_refs_resolve_like_finr1_serve(pipeline_file, monkeypatch, tmp_pa
     docker = DockerRunner(Plan(cfg, REPO), client=FakeClient())
     assert docker.plan.server_refs["student"] == "/work/artifacts/sft"
     embedded = load_pipeline(REPO / "configs" / "pipeline" / "embedded.yaml")
-    refs = LocalRunner(Plan(embedded, REPO)).plan.server_refs
-    assert refs["smollm2"] == str(tmp_path / "cache" / "models" / "smollm2-135m-instruct")
+    # `embedded` is the same word for every runner (each tool resolves it), so local and container runs agree
+    assert LocalRunner(Plan(embedded, REPO)).plan.server_refs["smollm2"] == "embedded"
+    assert DockerRunner(Plan(embedded, REPO), client=FakeClient()).plan.server_refs["smollm2"] == "embedded"
     bad = _write(tmp_path, PIPELINE.replace("${servers.student.ref}", "${servers.teacher.ref}"), "bad.yaml")
     with pytest.raises(ConfigError, match=r"unknown placeholder \$\{servers.teacher.ref\}"):
         LocalRunner(Plan(load_pipeline(bad), REPO)).plan.args(load_pipeline(bad).steps[3])
@@ -309,11 +310,20 @@ def test_docker_runner_stops_servers_after_their_last_step_and_cleans_up(pipelin
     assert ("remove", "demo-student") in events[events.index(("run", "demo-evaluate")) :]
     assert client.created_networks == ["demo-net"]
     assert "demo-distill says hello" in capsys.readouterr().err
+    assert _removed(client) == runs  # cleaned up: every container that ran was removed
 
     client = FakeClient(fail_step="judge")
     with pytest.raises(Finr1Error, match="step 'judge' exited with 3"):
         DockerRunner(Plan(cfg, REPO), client=client, poll_s=0).run()
     assert ("stop", "demo-judge-server") in client.events  # the server is stopped on failure too
+    ran = [name for event, name in client.events if event == "run"]
+    assert ran == ["demo-distill", "demo-judge-server", "demo-judge"] and _removed(client) == ran
+
+
+def _removed(client):
+    """Names of the containers the runner removed, in the order they were started."""
+    order = [name for event, name in client.events if event == "run"]
+    return sorted({name for event, name in client.events if event == "remove"}, key=order.index)
 
 
 def test_docker_runner_reports_a_server_that_exits(pipeline_file, monkeypatch, tmp_path):
