@@ -27,12 +27,6 @@ def _rows(ids):
 IDS = [f"src/{i}" for i in range(60)]
 
 
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path, monkeypatch):
-    """Hub outputs keep their resume state under finr1's cache: keep it in the test's tmp folder."""
-    monkeypatch.setenv("FINR1_CACHE", str(tmp_path / "finr1-cache"))
-
-
 # --- shard specs ---------------------------------------------------------------------------------
 
 
