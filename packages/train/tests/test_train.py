@@ -128,7 +128,7 @@ def test_resume_without_a_checkpoint_is_one_line(tiny_model, judged, tmp_path, c
         ]
     )
     err = capsys.readouterr().err
-    assert code == 1 and _error_line(err).startswith("error: --resume: no checkpoint-* folder")
+    assert code == 1 and _error_line(err).startswith("error: --resume: no complete checkpoint-* folder")
 
 
 def _error_line(stderr: str) -> str:

@@ -15,8 +15,16 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
-# Optimizer, scheduler and RNG states and DeepSpeed shards stay local: a revision is for loading, not resuming.
-CHECKPOINT_IGNORE = ["*.pt", "*.pth", "global_step*/**", "global_step*"]
+# Optimizer, scheduler and RNG states, DeepSpeed shards and the completion marker stay local: a revision is for
+# loading, not resuming.
+CHECKPOINT_IGNORE = [
+    "*.pt",
+    "*.pth",
+    "global_step*/**",
+    "global_step*",
+    "finr1-checkpoint.json",
+    ".finr1-checkpoint.json*",
+]
 
 
 def revision_name(run: str, step: int) -> str:

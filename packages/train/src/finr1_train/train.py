@@ -68,27 +68,51 @@ def _prepare_output_dir(recipe: Recipe) -> Path:
     return out
 
 
-def _resume_point(recipe: Recipe, output_dir: Path) -> str | bool | None:
-    """Decide where training restarts: TRL's resume_from_checkpoint wins, then finr1's resume setting."""
-    from transformers.trainer_utils import get_last_checkpoint
+def _resume_point(recipe: Recipe, output_dir: Path) -> str | None:
+    """Decide where training restarts: TRL's resume_from_checkpoint wins, then finr1's resume setting.
 
+    Only complete checkpoints count (:mod:`finr1_train.checkpoints`): what a kill during a save left behind is
+    removed by the main process and the run resumes from the newest complete one, or starts over (one line).
+    """
+    from finr1_train.checkpoints import inspect_checkpoint, scan
+
+    main_process = int(os.environ.get("RANK", "0")) == 0
     explicit = recipe.args.resume_from_checkpoint
     if explicit:
         if not Path(explicit).is_dir():
             raise InputError(f"resume_from_checkpoint {explicit}: folder does not exist")
+        verdict = inspect_checkpoint(explicit)
+        if not verdict.complete and verdict.step >= 0:
+            raise InputError(
+                f"resume_from_checkpoint {explicit}: the checkpoint is incomplete ({verdict.reason}); "
+                "name an earlier checkpoint-N or drop resume_from_checkpoint"
+            )
         return str(explicit)
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-    if recipe.settings.resume is True and last is None:
-        raise InputError(f"--resume: no checkpoint-* folder in {output_dir} to resume from")
     if recipe.settings.resume is False:
-        if last is not None and int(os.environ.get("RANK", "0")) == 0:
-            logger.info("--no-resume: starting over; old checkpoints in %s are removed", output_dir)
-            for old in output_dir.glob("checkpoint-*"):
-                shutil.rmtree(old)
+        if main_process and output_dir.is_dir():
+            old = sorted(output_dir.glob("checkpoint-*"))
+            if old:
+                logger.info("--no-resume: starting over; old checkpoints in %s are removed", output_dir)
+            for path in old:
+                shutil.rmtree(path)
         return None
-    if last is not None:
-        logger.info("resuming from %s", last)
-    return last
+    found = scan(output_dir, clean=main_process)
+    if found.latest is None:
+        if recipe.settings.resume is True:
+            detail = f" (incomplete: {found.describe_incomplete()})" if found.incomplete else ""
+            raise InputError(
+                f"--resume: no complete checkpoint-* folder in {output_dir} to resume from{detail}; "
+                "rerun without --resume to start over"
+            )
+        if found.incomplete:
+            logger.warning(
+                "no complete checkpoint in %s (%s); training starts from step 0",
+                output_dir,
+                found.describe_incomplete(),
+            )
+        return None
+    logger.info("resuming from %s", found.latest)
+    return str(found.latest)
 
 
 def _check_device(recipe: Recipe) -> None:
@@ -298,6 +322,7 @@ def run_sft(recipe: Recipe) -> RunResult:
     """Supervised fine-tuning on the ``sft`` split (assistant-only loss through prompt/completion pairs)."""
     from trl import SFTTrainer
 
+    from finr1_train.checkpoints import complete_checkpoints
     from finr1_train.data import drop_long, sft_pairs, token_lengths
 
     settings = recipe.settings
@@ -324,7 +349,7 @@ def run_sft(recipe: Recipe) -> RunResult:
     callbacks = _callbacks(recipe)
     logger.info("SFT %s on %s: %d rows, checkpoints in %s", model_path, source, len(dataset), output_dir)
     t0 = time.perf_counter()
-    trainer = SFTTrainer(
+    trainer = complete_checkpoints(SFTTrainer)(
         model=str(model_path), args=recipe.args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
     )
     trainer.train(resume_from_checkpoint=resume)
@@ -336,6 +361,7 @@ def run_grpo(recipe: Recipe) -> RunResult:
     """GRPO on the ``rl`` split with the configured rewards (beta 0 by default: no reference model)."""
     from trl import GRPOTrainer
 
+    from finr1_train.checkpoints import complete_checkpoints
     from finr1_train.data import drop_long, rl_prompts, token_lengths
     from finr1_train.rewards import build_rewards
 
@@ -369,7 +395,7 @@ def run_grpo(recipe: Recipe) -> RunResult:
         recipe.args.beta,
         output_dir,
     )
-    trainer = GRPOTrainer(
+    trainer = complete_checkpoints(GRPOTrainer)(
         model=str(model_path),
         reward_funcs=reward_funcs,
         args=recipe.args,
