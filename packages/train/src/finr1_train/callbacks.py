@@ -118,3 +118,22 @@ class PushCheckpointRevisions(TrainerCallback):
         for future in self._futures:
             future.result()
         self._futures.clear()
+
+
+class AlreadyTrained(Exception):
+    """Raised by :class:`StopWhenAlreadyTrained` before a step that would go past ``max_steps``."""
+
+
+class StopWhenAlreadyTrained(TrainerCallback):
+    """Refuse to run a step once ``max_steps`` is reached.
+
+    transformers 5.17's loop checks ``max_steps`` only after a step: resumed from a checkpoint saved at
+    ``max_steps`` in the middle of an epoch (``save_strategy: epoch`` with ``max_steps``, or ``save_steps``
+    dividing ``max_steps``), ``train()`` runs one step more (global step ``max_steps + 1``). Raised at the
+    first ``on_step_begin``, after the checkpoint's weights and state are loaded and before any data or
+    generation is consumed; the caller catches it and writes the model as it is.
+    """
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if args.max_steps > 0 and state.global_step >= args.max_steps:
+            raise AlreadyTrained(f"global step {state.global_step} reached max_steps {args.max_steps}")
