@@ -81,13 +81,13 @@ def write_judged(folder: Path, splits: dict[str, list[dict]], schema: bool = Tru
 @pytest.fixture(scope="session", autouse=True)
 def _work_dirs_in_tmp(tmp_path_factory: pytest.TempPathFactory):
     """Hub outputs keep their resume state under finr1's cache: keep it out of the user's home in tests."""
-    old = os.environ.get("FINR1_CACHE_DIR")
-    os.environ["FINR1_CACHE_DIR"] = str(tmp_path_factory.mktemp("finr1-cache"))
+    old = os.environ.get("FINR1_CACHE")
+    os.environ["FINR1_CACHE"] = str(tmp_path_factory.mktemp("finr1-cache"))
     yield
     if old is None:
-        os.environ.pop("FINR1_CACHE_DIR", None)
+        os.environ.pop("FINR1_CACHE", None)
     else:
-        os.environ["FINR1_CACHE_DIR"] = old
+        os.environ["FINR1_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

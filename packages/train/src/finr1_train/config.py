@@ -117,6 +117,14 @@ class GRPOSettings(CommonSettings):
         description="Drop prompts longer than this many tokens (TRL 1.16 has no max_prompt_length).",
     )
     verifier: Any = Field(default=None, description="accuracy_llm's endpoint: base_url, model, api_key_env, mode, …")
+    stop_after_clipped_steps: int | None = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Stop with an error after this many consecutive steps in which every completion was cut off at "
+            "max_completion_length and the rewards carried no signal (TOOLING.md §9); null only warns."
+        ),
+    )
 
     @field_validator("rewards")
     @classmethod

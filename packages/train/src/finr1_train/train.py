@@ -127,6 +127,16 @@ def _callbacks(recipe: Recipe) -> list[Any]:
     from finr1_train.callbacks import StopWhenAlreadyTrained
 
     callbacks: list[Any] = [StopWhenAlreadyTrained()]
+    if isinstance(recipe.settings, GRPOSettings):
+        from finr1_train.callbacks import ClippedCompletionsGuard
+
+        callbacks.append(
+            ClippedCompletionsGuard(
+                recipe.args.max_completion_length,
+                bool(recipe.args.mask_truncated_completions),
+                recipe.settings.stop_after_clipped_steps,
+            )
+        )
     if recipe.settings.push_checkpoints:
         from finr1_core import refs
         from finr1_train.callbacks import PushCheckpointRevisions
@@ -236,6 +246,13 @@ def _finish(
     from finr1_train.curves import summarize
     from finr1_train.pending import write_pending
 
+    for cb in callbacks:
+        failure = getattr(cb, "failure", lambda: None)()
+        if failure:  # a run that learned nothing is not an output; its checkpoints stay in the work folder
+            raise ConfigError(
+                f"{recipe.source}: {failure}; raise max_completion_length above the SFT traces' length (or shorten "
+                "them) and rerun with --no-resume"
+            )
     folder = _final_folder(recipe, trainer)
     # Every process takes part (ZeRO-3 and FSDP gather the shards); only the main one writes files.
     trainer.save_model(str(folder))  # weights, config, generation config and the tokenizer with its chat template
