@@ -42,17 +42,47 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Resume from the last checkpoint (default: when one exists) or start over.",
             ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Check the recipe and the packages it needs (DeepSpeed, vLLM), print what would run, exit.",
+            ),
+            click.option(
+                "--accelerate-config",
+                "accelerate_config",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="The accelerate config the run is launched with (its DeepSpeed need is checked).",
+            ),
         ]
     ):
         func = option(func)
     return func
 
 
-def _run_command(kind: str, config_path: str | None, trl_args: Sequence[str], **overrides: Any) -> None:
+def _run_command(
+    kind: str,
+    config_path: str | None,
+    trl_args: Sequence[str],
+    dry_run: bool = False,
+    accelerate_config: str | None = None,
+    **overrides: Any,
+) -> None:
     from finr1_train.config import load_recipe
+    from finr1_train.preflight import check_recipe, installed_version
     from finr1_train.train import run as run_recipe
 
     recipe = load_recipe(kind, config_path, overrides=overrides, trl_tokens=trl_args)  # type: ignore[arg-type]
+    needed = check_recipe(recipe, accelerate_config)
+    if dry_run:
+        settings = recipe.settings
+        click.echo(f"{kind}: recipe {recipe.source} is valid")
+        click.echo(f"model: {settings.model}\ndataset: {settings.dataset} (split {settings.split})")
+        click.echo(f"output: {settings.output}")
+        for need in needed:
+            click.echo(f"needs {need.package} {installed_version(need.package)}: {need.reason}")
+        click.echo("dry run: nothing was loaded or trained")
+        return
     result = run_recipe(recipe)
     click.echo(f"model: {result.output} ({result.location})")
     if result.metrics_path is not None:

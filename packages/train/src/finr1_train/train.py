@@ -526,6 +526,9 @@ def run_grpo(recipe: Recipe) -> RunResult:
 
 def run(recipe: Recipe) -> RunResult:
     """Run the recipe's command; a finished training whose output write failed is written, not trained again."""
+    from finr1_train.preflight import check_recipe
+
+    check_recipe(recipe)  # DeepSpeed / vLLM installed, before any input or model is loaded
     check_output(recipe.settings.output)
     pending = _finished_training(recipe)
     if pending is not None:
