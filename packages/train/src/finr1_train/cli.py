@@ -108,6 +108,41 @@ def grpo_command(config_path: str | None, trl_args: tuple[str, ...], **overrides
     _run_command("grpo", config_path, trl_args, **overrides)
 
 
+@cli.command("slurm")
+@click.argument("kind", type=click.Choice(["sft", "grpo"]))
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Recipe YAML.")
+@click.option(
+    "--accelerate-config",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="accelerate config (recipes/accelerate/zero3.yaml); its machine counts are set per job.",
+)
+@click.option("--nodes", type=int, required=True, help="Training nodes (GRPO in vLLM server mode adds one for vLLM).")
+@click.option(
+    "--gpus-per-node", type=int, default=None, help="Default: the accelerate config's processes per machine."
+)
+@click.option("--vllm-tensor-parallel-size", type=int, default=1, show_default=True, help="GPUs per vLLM replica.")
+@click.option("--partition", default=None, help="#SBATCH --partition.")
+@click.option("--time", "time_limit", default=None, help="#SBATCH --time (e.g. 2-00:00:00).")
+@click.option("--job-name", default=None, help="#SBATCH --job-name (default finr1-KIND).")
+@click.option("--venv", default=None, help="Virtual environment activated on every node.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Write here (default stdout).")
+def slurm_command(kind: str, config_path: str, out_path: str | None, **options: Any) -> None:
+    """Render a Slurm batch script that runs the recipe over several nodes (accelerate; vLLM server node for GRPO)."""
+    from pathlib import Path
+
+    from finr1_train.slurm import render
+
+    script_name = out_path or "job.slurm"
+    text = render(kind, config_path, nodes=options.pop("nodes"), script_name=script_name, **options)  # type: ignore[arg-type]
+    if out_path is None:
+        click.echo(text, nl=False)
+        return
+    Path(out_path).write_text(text, encoding="utf-8")
+    Path(out_path).chmod(0o755)
+    click.echo(f"wrote {out_path}")
+
+
 @cli.command("rewards")
 def rewards_command() -> None:
     """List the reward functions a GRPO recipe can name under rewards:."""
