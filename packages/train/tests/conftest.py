@@ -130,3 +130,15 @@ def _restore_logging():
         if handler not in root.handlers:
             root.addHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fail loudly if a trainer (and so a model) is built: bad input and missing packages are reported before."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr("trl.SFTTrainer.__init__", refuse)
+    monkeypatch.setattr("trl.GRPOTrainer.__init__", refuse)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", refuse)

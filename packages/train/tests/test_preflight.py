@@ -31,16 +31,6 @@ def _neither_installed():
 
 
 @pytest.fixture
-def no_model_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the preflight")
-
-    monkeypatch.setattr("trl.SFTTrainer.__init__", refuse)
-    monkeypatch.setattr("trl.GRPOTrainer.__init__", refuse)
-    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", refuse)
-
-
-@pytest.fixture
 def installed(monkeypatch):
     """Pretend the given packages are installed."""
 
