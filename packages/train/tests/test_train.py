@@ -283,12 +283,13 @@ def test_a_rerun_of_a_trained_output_is_left_alone_and_other_settings_are_refuse
 
 def test_a_rerun_of_a_grpo_output_is_left_alone(tiny_model, judged, tmp_path, capsys, monkeypatch):
     out = tmp_path / "grpo"
+    monkeypatch.setitem(rewards_module.REWARDS, "partial", _partial)  # a signal from a random model
 
     def args(rewards: str) -> list[str]:
         base = ["grpo", "--config", GRPO_CPU, "--model", str(tiny_model), "--dataset", str(judged)]
         return [*base, "--output", str(out), "--rewards", rewards, "--max_steps", "1", "--max_completion_length", "16"]
 
-    assert main([*args("{format: 1.0, accuracy: 0.5}"), *QUICK]) == 0, capsys.readouterr().err
+    assert main([*args("{format: 1.0, partial: 0.5}"), *QUICK]) == 0, capsys.readouterr().err
     capsys.readouterr()
 
     def refuse(*a, **k):
@@ -296,7 +297,7 @@ def test_a_rerun_of_a_grpo_output_is_left_alone(tiny_model, judged, tmp_path, ca
 
     monkeypatch.setattr("trl.GRPOTrainer.__init__", refuse)
     # The recorded recipe (with the reward weights finr1 sets) is the one asked again: left alone.
-    assert main([*args("{format: 1.0, accuracy: 0.5}"), *QUICK]) == 0
+    assert main([*args("{format: 1.0, partial: 0.5}"), *QUICK]) == 0
     assert "left alone" in capsys.readouterr().out
-    assert main([*args("{format: 1.0, accuracy: 1.0}"), *QUICK]) == 1
-    assert "rewards.accuracy 0.5 → 1.0" in _error_line(capsys.readouterr().err)
+    assert main([*args("{format: 1.0, partial: 1.0}"), *QUICK]) == 1
+    assert "rewards.partial 0.5 → 1.0" in _error_line(capsys.readouterr().err)
