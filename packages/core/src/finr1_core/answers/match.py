@@ -22,7 +22,7 @@ from finr1_core.answers.choice import (
     rejects_option,
     valid_letters,
 )
-from finr1_core.answers.extract import answer_region, boxed_spans
+from finr1_core.answers.extract import answer_region, boxed_spans, json_answer
 from finr1_core.answers.extract import candidate_spans as _spans
 from finr1_core.answers.label import label_after_phrase, label_in_region, parse_label, parse_reference_label
 from finr1_core.errors import InputError
@@ -87,68 +87,58 @@ def _select_quantity(span: _num.NumericSpan, prefer_percent: bool, prefer_plain:
     return qs[0]
 
 
-def _match_numeric(region: str, reference: str | float | int, question: str | None, rel_tol: float) -> MatchResult:
-    ref = _num.parse_reference(reference)
-    ratio_q = _num.question_asks_ratio(question)
-    ref_fraction = ref is not None and not ref.percent and 0 < abs(ref.value) < 1
-    prefer_percent = ratio_q or (ref is not None and ref.percent)
-    prefer_plain = question is not None and not prefer_percent and not ref_fraction
-    found: tuple[str, _num.NumericSpan, str] | None = None
+def _numeric_span(region: str) -> tuple[str, _num.NumericSpan, str] | None:
+    """``(rule, span, its text)`` of the answer's number: answer spans first, then the last line with a number.
+
+    A closing remark ("Note: …", "This assumes … 10%") or a working line without a result ("*Calculation: 8.1 ÷
+    56.0*") after the answer line is skipped while an earlier line has a number; then Chinese numerals when the
+    answer has no digits at all, then an English count word ("three segments").
+    """
     for rule, text in candidate_spans(region):
         ns = _num.parse_numeric_span(text)
         if ns.quantities:
-            found = (rule, ns, text)
-            break
-    if found is None:
-        caveat: tuple[str, _num.NumericSpan, str] | None = None
-        for line in reversed(region.splitlines()):
-            if not any(c.isdigit() for c in line):
+            return rule, ns, text
+    caveat: tuple[str, _num.NumericSpan, str] | None = None
+    for line in reversed(region.splitlines()):
+        if not any(c.isdigit() for c in line):
+            continue
+        ns = _num.parse_numeric_span(line)
+        if ns.quantities and not all(q.year_like for q in ns.quantities):
+            if _CAVEAT_LINE_RE.match(line) or (_WORKING_LINE_RE.match(line) and not _RESULT_RE.search(line)):
+                caveat = caveat or ("last_number", ns, line)
                 continue
-            ns = _num.parse_numeric_span(line)
-            if ns.quantities and not all(q.year_like for q in ns.quantities):
-                if _CAVEAT_LINE_RE.match(line) or (_WORKING_LINE_RE.match(line) and not _RESULT_RE.search(line)):
-                    # "This assumes annual compounding at 10%": a closing remark, not the answer
-                    caveat = caveat or ("last_number", ns, line)
-                    continue
-                found = ("last_number", ns, line)
-                break
-        found = found or caveat
-    if found is None and not any(c.isdigit() for c in region):
+            return "last_number", ns, line
+    if caveat is not None:
+        return caveat
+    if not any(c.isdigit() for c in region):
         found = _chinese_numerals(region)
-    if found is None:
-        words = _number_words(region)
-        if words is not None:
-            found = ("number_word", words, "")
+        if found is not None:
+            return found
+    words = _number_words(region)
+    return ("number_word", words, "") if words is not None else None
+
+
+def _match_numeric(region: str, reference: str | float | int, question: str | None, rel_tol: float) -> MatchResult:
+    ref = _num.parse_reference(reference)
+    facts = _num.question_facts(question)
+    ref_fraction = ref is not None and not ref.percent and 0 < abs(ref.value) < 1
+    prefer_percent = facts.ratio or (ref is not None and ref.percent)
+    prefer_plain = question is not None and not prefer_percent and not ref_fraction
+    found = _numeric_span(region)
     if found is None:
         return MatchResult("", "none", False, "no number in the answer")
-    rule, ns, found_text = found
-    decrease_word, increase_word = ns.decrease_word, False
-    if rule == "boxed":
-        # "Operating expenses decreased by \boxed{7.1\%}": the words around the box give its direction
-        ctx_dec, ctx_inc = _num.context_direction(_box_line(region))
-        decrease_word, increase_word = decrease_word or ctx_dec, ctx_inc and not decrease_word
-    asked = _num.decrease_asked(question)
-    if asked and not decrease_word and not increase_word:
-        increase_word = _num.says_increase(found_text)
+    rule, ns, _ = found
     pred = _select_quantity(ns, prefer_percent, prefer_plain)
     assert pred is not None
+    if rule == "boxed":
+        # "Operating expenses decreased by \boxed{7.1\%}": the words before the box give its direction
+        pred = _num.with_direction(pred, _box_direction(region))
     extracted = pred.text or repr(pred.value)
     if ref is None:
         return MatchResult(extracted, rule, None, "reference is not a number")
     if ns.hedged:
         return MatchResult(extracted, rule, False, "hedged between different values")
-    how = _num.compare_quantities(
-        pred,
-        ref,
-        rel_tol=rel_tol,
-        ratio_question=ratio_q,
-        decrease_word=decrease_word,
-        decrease_question=_num.decrease_question(question),
-        question_unit=_num.question_unit(question),
-        percent_units_ok=_num.question_allows_percent_units(question),
-        decrease_asked=asked,
-        increase_word=increase_word,
-    )
+    how = _num.compare_quantities(pred, ref, facts, rel_tol=rel_tol, decrease_word=ns.decrease_word)
     if how is not None:
         return MatchResult(extracted, rule, True, how)
     return MatchResult(extracted, rule, False, "different value")
@@ -202,14 +192,15 @@ def _number_words(region: str) -> _num.NumericSpan | None:
     return None
 
 
-def _box_line(region: str) -> str:
-    """The line that holds the last box, so "decreased by \\boxed{7.1\\%}" keeps its direction word."""
-    at = max(region.rfind("\\boxed"), region.rfind("\\fbox"))
-    if at < 0:
-        return ""
-    start = region.rfind("\n", 0, at) + 1
-    stop = region.find("\n", at)
-    return region[start : stop if stop >= 0 else len(region)]
+def _box_direction(region: str) -> int:
+    """The fall/rise stated around the last box on its line ("decreased by \\boxed{7.1\\%}")."""
+    spans = boxed_spans(region)
+    if not spans:
+        return 0
+    start, end, _ = spans[-1]
+    line_start = region.rfind("\n", 0, start) + 1
+    line_end = region.find("\n", end)
+    return _num.context_direction(region[line_start:start], region[end : line_end if line_end >= 0 else len(region)])
 
 
 def _match_choice(region: str, reference: str | float | int, choices: dict[str, str] | None) -> MatchResult:
@@ -370,6 +361,8 @@ def match_answer(
     region, how = answer_region(prediction if isinstance(prediction, str) else "")
     if not region:
         return _empty("unclosed_think" if how == "unclosed_think" else "empty")
+    if json_answer(region) == "":  # {"answer": null, "reasoning": "…"}: nothing committed, whatever the reasoning says
+        return _empty("json_null")
     if reference is None or (isinstance(reference, str) and not reference.strip()):
         if answer_type in ("text", "code"):
             return _match_free(region)
