@@ -37,9 +37,9 @@ class MatchResult:
     Attributes:
         extracted: The normalised final answer that was graded ("14.46%", "ABD", "yes", a label id), or ""
             when none was found.
-        rule: How it was found: ``boxed``, ``final_answer``, ``answer_phrase``, ``last_number``,
+        rule: How it was found: ``json``, ``boxed``, ``final_answer``, ``answer_phrase``, ``last_number``,
             ``choice_statement``, ``letter_line``, ``option_text``, ``first_line``, ``last_line``, ``region``,
-            or ``empty``/``unclosed_think``/``none`` when nothing was found.
+            or ``empty``/``unclosed_think``/``json_null``/``none`` when nothing was found.
         correct: True/False, or ``None`` when the rules cannot decide (text and code answers, a gold that
             cannot be parsed): route those to a judge.
         reason: One short phrase on why (which comparison decided), for logs and debugging.
