@@ -56,7 +56,7 @@ steps:
     tool: evaluate
     args: [run, --base-url, "${servers.student.url}", --model-ref, "${servers.student.ref}",
            --data, "finqa=../more/finqa,tfns=/abs/tfns", --output, "${artifacts}/eval"]
-    done_file: ${artifacts}/eval/results.json
+    output: ${artifacts}/eval
     servers: [student]
 """
 

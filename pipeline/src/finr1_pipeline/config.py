@@ -103,7 +103,6 @@ class StepSpec(StrictModel):
     tool: Literal["distill", "judge", "train", "evaluate", "serve"]
     args: list[str]
     output: str | None = Field(default=None, description="Artifact whose lineage marks the step complete.")
-    done_file: str | None = Field(default=None, description="Alternative completion marker (a file path).")
     servers: list[str] = Field(default_factory=list)
     env: list[str] = Field(default_factory=list, description="Env var NAMES the step needs (values never logged).")
     gpus: int = Field(default=0, description="GPUs to reserve for the container runners (-1 = all).")

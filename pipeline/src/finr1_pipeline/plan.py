@@ -323,10 +323,8 @@ class Plan:
         return copied
 
     def is_complete(self, step: StepSpec) -> bool:
-        """A step is complete when its output carries a finished lineage (or its done file exists)."""
+        """A step is complete when its output carries a finished lineage."""
         host = self.values(str(self.config.artifacts))
-        if step.done_file:
-            return (self.root / substitute(step.done_file, host, where=step.name)).exists()
         output = substitute(step.output, host, where=step.name) if step.output else None
         if not output:
             return False
