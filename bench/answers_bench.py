@@ -20,15 +20,31 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from finr1_core.answers import match_answer
+from finr1_core.answers import match_item
 
 DATA = Path(__file__).parent / "data" / "answers_cases.jsonl"
+ANSWERS = Path(__file__).parents[1] / "packages" / "core" / "src" / "finr1_core" / "answers"
+#: Answer types math-verify grades (numbers and expressions); letters, labels and yes/no it cannot parse.
+MATH_VERIFY_TYPES = ("numeric",)
 PAD = " Let me re-read the question and the table once more to be sure I am using the right numbers."
+
+
+def matcher_commit() -> str:
+    """The last commit that changed finr1_core.answers (``-dirty`` when the working tree changes it)."""
+    try:
+        sha = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", str(ANSWERS)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", str(ANSWERS)], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -63,15 +79,22 @@ def sized(cases: list[dict[str, Any]], lo: int = 2000, hi: int = 4000, *, strip_
     return out
 
 
+def verdict(case: dict[str, Any]) -> bool | None:
+    """The hand verdict: ``human`` (finr1's own sets) or ``verdict`` (the real-output set)."""
+    return case["human"] if "human" in case else case["verdict"]
+
+
+def item(case: dict[str, Any]) -> dict[str, Any]:
+    """The case as an item for match_item. A label set given as a list of names ("negative", "neutral",
+    "positive": the real-output set) is each name with no other synonym: a data layout, not a rule."""
+    labels = case.get("labels")
+    if isinstance(labels, list):
+        case = {**case, "labels": {str(name): [str(name)] for name in labels}}
+    return case
+
+
 def ours(case: dict[str, Any], prediction: str | None = None) -> bool | None:
-    return match_answer(
-        case["prediction"] if prediction is None else prediction,
-        case["reference"],
-        case["answer_type"],
-        choices=case.get("choices"),
-        labels=case.get("labels"),
-        question=case.get("question"),
-    ).correct
+    return match_item(case["prediction"] if prediction is None else prediction, item(case)).correct
 
 
 def mv_verdict(case: dict[str, Any], prediction: str | None = None) -> bool:
@@ -103,27 +126,38 @@ def rate(fn, cases: list[dict[str, Any]], preds: list[str], min_seconds: float) 
 
 
 def agreement(fn, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Agreement with the hand verdicts, overall and per source, answer type and batch.
+
+    A case agrees when the grader's verdict equals the hand verdict (true/false; null for items a judge must
+    decide). ``decidable`` counts only the cases whose hand verdict is true or false.
+    """
     total = collections.Counter()
     agree = collections.Counter()
     misses = []
     for case in cases:
         got = fn(case)
-        key = case["source"]
-        total[key] += 1
-        total["all"] += 1
-        if case["human"] is not None:
-            total["decidable"] += 1
-        if got == case["human"]:
-            agree[key] += 1
-            agree["all"] += 1
-            if case["human"] is not None:
-                agree["decidable"] += 1
-        else:
-            misses.append((case["id"], case["human"], got))
+        human = verdict(case)
+        keys = ["all", f"source {case['source']}", f"type {case['answer_type']}"]
         if "batch" in case:
-            total[f"batch {case['batch']}"] += 1
-            agree[f"batch {case['batch']}"] += got == case["human"]
+            keys.append(f"batch {case['batch']}")
+        if human is not None:
+            keys.append("decidable")
+        for key in keys:
+            total[key] += 1
+            agree[key] += got == human
+        if got != human:
+            misses.append((case["id"], human, got))
     return {"total": dict(total), "agree": dict(agree), "misses": misses}
+
+
+def print_agreement(name: str, a: dict[str, Any]) -> None:
+    def pct(key: str) -> str:
+        return f"{a['agree'].get(key, 0)}/{a['total'][key]} ({100 * a['agree'].get(key, 0) / a['total'][key]:.1f}%)"
+
+    decidable = f"; on decidable items {pct('decidable')}" if "decidable" in a["total"] else ""
+    print(f"\n{name}: {pct('all')}{decidable}")
+    for key in sorted(k for k in a["total"] if k not in ("all", "decidable")):
+        print(f"  {key:<24} {pct(key)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,77 +174,58 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     cases = load(args.data)
-    with_think = sized(cases)
-    no_think = sized(cases, strip_think=True)
-    lengths = [len(p) for p in with_think]
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
         "cpus_allowed": cpus,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "cases": len(cases),
-        "chars": {"min": min(lengths), "mean": round(statistics.mean(lengths)), "max": max(lengths)},
+        "matcher_commit": matcher_commit(),
     }
-
-    for case, pred in zip(cases, with_think, strict=True):  # padding must not change a verdict
-        assert ours(case, pred) == ours(case), case["id"]
-
-    if args.agreement_only:
-        a = agreement(ours, cases)
-        report["finr1_agreement"] = a
-        print(f"cases: {len(cases)} ({args.data})")
-        print(
-            f"finr1_agreement: {a['agree'].get('all', 0)}/{a['total']['all']} "
-            f"({100 * a['agree'].get('all', 0) / a['total']['all']:.1f}%)"
-        )
-        for key in sorted(k for k in a["total"] if k not in ("all", "decidable")):
-            print(f"  {key:<17} {a['agree'].get(key, 0):>3}/{a['total'][key]:<3}")
-        for miss in a["misses"]:
-            print(f"  disagrees: {miss[0]} human={miss[1]} rule={miss[2]}")
-        if args.json:
-            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        return 0
-
-    r1, w1, n1 = rate(ours, cases, with_think, args.seconds)
-    r2, w2, n2 = rate(ours, cases, no_think, args.seconds)
-    report["finr1_matches_per_cpu_s"] = {"r1_with_think": round(r1), "whole_response_graded": round(r2)}
-    report["finr1_matches_per_wall_s"] = {"r1_with_think": round(w1), "whole_response_graded": round(w2)}
+    print(f"cases: {len(cases)} ({args.data}); matcher at commit {report['matcher_commit']}")
     report["finr1_agreement"] = agreement(ours, cases)
-
-    if not args.no_math_verify:
+    print_agreement("finr1 match_item", report["finr1_agreement"])
+    for miss in report["finr1_agreement"]["misses"]:
+        print(f"  disagrees: {miss[0]} human={miss[1]} rule={miss[2]}")
+    mv_cases = [c for c in cases if c["answer_type"] in MATH_VERIFY_TYPES]
+    if not args.no_math_verify and mv_cases:
         try:
             import math_verify  # noqa: F401
         except ImportError:
             print("math-verify not installed (pip install 'finr1-core[math]'); skipping it", file=sys.stderr)
         else:
-            r3, w3, _ = rate(mv_verdict, cases, with_think, args.seconds)
-            report["math_verify_per_cpu_s"] = {"r1_with_think": round(r3, 1), "wall": round(w3, 1)}
-            report["math_verify_agreement"] = agreement(mv_verdict, cases)
+            report["math_verify_agreement"] = agreement(mv_verdict, mv_cases)
+            report["finr1_agreement_same_cases"] = agreement(ours, mv_cases)
+            print_agreement(f"math-verify on the same {len(mv_cases)} numeric cases", report["math_verify_agreement"])
+            print_agreement("finr1 on those cases", report["finr1_agreement_same_cases"])
+    if args.agreement_only:
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return 0
 
-    print(f"cases: {len(cases)}, response length {report['chars']}, cpus allowed: {cpus}")
+    with_think = sized(cases)
+    no_think = sized(cases, strip_think=True)
+    lengths = [len(p) for p in with_think]
+    report["chars"] = {"min": min(lengths), "mean": round(statistics.mean(lengths)), "max": max(lengths)}
+    changed = [c["id"] for c, p in zip(cases, with_think, strict=True) if ours(c, p) != ours(c)]
+    report["verdicts_changed_by_padding"] = changed  # the padding is timing material, it must not move verdicts
+    r1, w1, n1 = rate(ours, cases, with_think, args.seconds)
+    r2, w2, n2 = rate(ours, cases, no_think, args.seconds)
+    report["finr1_matches_per_cpu_s"] = {"r1_with_think": round(r1), "whole_response_graded": round(r2)}
+    report["finr1_matches_per_wall_s"] = {"r1_with_think": round(w1), "whole_response_graded": round(w2)}
+    print(f"\nresponse length {report['chars']}, cpus allowed: {cpus}, load average {report['load_average']}")
+    if changed:
+        print(f"padding changed {len(changed)} verdicts: {', '.join(changed)}")
     print(
-        f"finr1 match_answer, per CPU second (one core): {r1:,.0f} matches/s on R1 outputs with a think block "
+        f"finr1 match_item, per CPU second (one core): {r1:,.0f} matches/s on R1 outputs with a think block "
         f"({n1} calls; wall {w1:,.0f}/s), {r2:,.0f} matches/s with no think tags, so the whole 2-4k text is "
         f"graded ({n2} calls; wall {w2:,.0f}/s)"
     )
-    if "math_verify_per_cpu_s" in report:
-        mv = report["math_verify_per_cpu_s"]
-        print(f"math-verify parse+verify, per CPU second: {mv['r1_with_think']:,.1f}/s (wall {mv['wall']:,.1f}/s)")
-    for name in ("finr1_agreement", "math_verify_agreement"):
-        if name not in report:
-            continue
-        a = report[name]
-        print(
-            f"\n{name}: {a['agree'].get('all', 0)}/{a['total']['all']} "
-            f"({100 * a['agree'].get('all', 0) / a['total']['all']:.1f}%); on decidable items "
-            f"{a['agree'].get('decidable', 0)}/{a['total']['decidable']} "
-            f"({100 * a['agree'].get('decidable', 0) / a['total']['decidable']:.1f}%)"
-        )
-        for src in sorted(k for k in a["total"] if k not in ("all", "decidable")):
-            print(f"  {src:<17} {a['agree'].get(src, 0):>3}/{a['total'][src]:<3}")
-        if name == "finr1_agreement":
-            for miss in a["misses"]:
-                print(f"  disagrees: {miss[0]} human={miss[1]} rule={miss[2]}")
+    if not args.no_math_verify and "math_verify_agreement" in report:
+        r3, w3, _ = rate(mv_verdict, cases, with_think, args.seconds)
+        report["math_verify_per_cpu_s"] = {"r1_with_think": round(r3, 1), "wall": round(w3, 1)}
+        print(f"math-verify parse+verify, per CPU second: {r3:,.1f}/s (wall {w3:,.1f}/s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
