@@ -138,35 +138,48 @@ def test_direction_words_around_a_box() -> None:
         ("2", 1.98, True),  # 1% of the larger number: the Fin-R1 judge prompt's own example
         ("25", 25.3, False),  # 1.2%: a coarse prediction is a different number
         ("25.3", "25", False),  # ... and so is a precise prediction against a coarse gold (symmetric)
-        ("25.2", "25", True),  # 0.8%: within the cap on either side
+        ("25.2", "25", True),  # 0.8%: within the tolerance on either side
         ("25", "25.2", True),
-        ("14.5%", 0.14464, True),  # 0.25%, and 14.5 rounds the gold's 14.464
+        ("14.5%", 0.14464, True),
         ("14%", 0.14464, False),  # 3.2%
         ("0.1", 0.14464, False),
         ("10%", 0.0996, True),  # 0.4%
-        ("6.77%", 0.06757, True),  # 0.2% relative tolerance: intermediate rounding
-        ("2.6", "3.00000", False),  # a FinQA gold of 3.0 written with its five decimals is exact
-        ("2.98", "3.00000", False),
+        ("16.6%", 0.165, True),  # 0.6%: the drift of intermediate rounding
+        ("1.645", 1.65, True),
+        ("2.6", "3", False),  # a gold of 3.0 is not 3 ± 0.5, however it is written
+        ("2.6", "3.00000", False),
+        ("2.98", "3.00000", True),  # 0.67%
         ("3", "3.00000", True),
-        ("3.0", "3.00000", True),
     ],
 )
-def test_precision_rule_is_symmetric_and_capped(pred: str, gold: object, expected: bool) -> None:
+def test_precision_rule_is_symmetric(pred: str, gold: object, expected: bool) -> None:
     assert numeric(pred, gold) is expected
 
 
 def test_precision_rule_does_not_depend_on_which_side_is_coarse() -> None:
-    pairs = [
-        ("2.6", "3"),
-        ("25", "25.3"),
-        ("3", "2.97"),
-        ("34", "34.46"),
-        ("1.98", "2"),
-        ("0.1", "0.0996"),
-        ("12.35", "12.3"),
-    ]
+    pairs = [("2.6", "3"), ("25", "25.3"), ("3", "2.97"), ("34", "34.46"), ("1.98", "2"), ("0.1", "0.0996")]
     for a, b in pairs:
         assert numeric(a, b) == numeric(b, a), (a, b)
+
+
+@pytest.mark.parametrize(
+    ("question", "pred", "gold", "expected"),
+    [
+        ("What is the ROA? Round your answer to two decimal places.", "0.0131", 0.01, True),
+        ("What is the ROA? Round your answer to two decimal places.", "0.0151", 0.01, False),
+        ("What is the ROA? Round your answer to two decimal places.", "1.31%", 0.01, True),
+        ("What is the ROA?", "0.0131", 0.01, False),  # no stated precision: 31% apart
+        ("What is the margin (to one decimal place)?", "16.64", 16.6, True),
+        ("净利润率是多少？保留两位小数。", "0.134", 0.13, True),
+        ("Round to the nearest whole number.", "3.4", 3, True),
+        # only a gold written at the stated precision is that coarse
+        ("What is the ROA? Round your answer to two decimal places.", "0.135", 0.1446, False),
+    ],
+)
+def test_a_precision_stated_by_the_question_makes_the_gold_that_coarse(
+    question: str, pred: str, gold: float, expected: bool
+) -> None:
+    assert numeric(pred, gold, question) is expected
 
 
 # --- cut-off and unclosed thinking ------------------------------------------------------------------------------
@@ -312,6 +325,7 @@ def test_label_outputs_with_numbers(pred: str, gold: str, expected: bool) -> Non
         ("12 or maybe 15", 15, False),
         ("12, or possibly 15", 12, False),
         ("12或者可能是15", 12, False),
+        ("Between 14.4% and 14.5%.", 0.14464, False),  # two values, though within 1% of each other
         ("0.34 (34%)", 0.34, True),  # a restatement is not a hedge
         ("净利润为20万元，上年为15万元", 200000, True),
     ],
@@ -336,3 +350,78 @@ def test_the_committed_number_of_a_short_answer(pred: str, gold: float, expected
 )
 def test_times_100_needs_a_percent_cue(pred: str, gold: object, question: str | None, expected: bool) -> None:
     assert numeric(pred, gold, question) is expected
+
+
+# --- yes/no answered by restating the question's proposition (long-form answers) --------------------------------
+
+
+def yes_no(pred: str, gold: str, question: str) -> bool | None:
+    return match_answer(pred, gold, "boolean", question=question).correct
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "verdict"),
+    [
+        (
+            "Is Acme a capital-intensive business based on FY2022 data?",
+            "Capex was 12% of revenue.\n\nIn conclusion, Acme is a capital-intensive business, although less so "
+            "than its peers.",
+            "yes",
+        ),
+        (
+            "Is Acme a capital-intensive business based on FY2022 data?",
+            "Capex was 2% of revenue.\n\nIn summary, Acme is not a capital-intensive business.",
+            "no",
+        ),
+        (
+            "Did Acme pay dividends to common shareholders in Q2 of FY2022?",
+            "Based on the filing, Acme paid dividends to common shareholders in Q2 of FY2022: $0.55 per share.",
+            "yes",
+        ),
+        (
+            "Are Acme's FY2022 financials that of a high growth company?",
+            "In summary, the financials reflect modest growth rather than the expansion of a high-growth company.",
+            "no",
+        ),
+        (
+            "Were there any board nominees who had substantially more votes against than the other nominees?",
+            "There do not appear to be any board nominees with substantially more votes against them.",
+            "no",
+        ),
+        (
+            "Does Acme have positive working capital based on FY2022 data?",
+            "So in summary, Acme has negative working capital, which is usual for a utility.",
+            "no",
+        ),
+        (
+            "Was Acme able to retain card members during 2022?",
+            "In summary, Acme was not only able to retain card members but also grew its base.",
+            "yes",
+        ),
+        (
+            "Is growth in Acme's adjusted EPS expected to accelerate in FY2023?",
+            "Guidance implies 3.5% after 3.6%. There is no indication that growth is expected to accelerate.",
+            "no",
+        ),
+    ],
+)
+def test_a_long_answer_restating_the_proposition(question: str, answer: str, verdict: str) -> None:
+    assert yes_no(answer, verdict, question) is True
+    assert yes_no(answer, "no" if verdict == "yes" else "yes", question) is False
+
+
+def test_an_answer_about_something_else_commits_to_nothing() -> None:
+    q = "Did Acme grow its PPNE between FY20 and FY21?"
+    off_topic = "In summary, Acme's effective tax rate increased in 2021 compared to 2020."
+    assert match_answer(off_topic, "yes", "boolean", question=q).correct is False  # not read as "grew"
+    assert yes_no("In summary, Acme's PPNE increased from $13.7bn to $14.9bn.", "yes", q) is True
+    assert yes_no("Acme has decreased its total debt by $2.5bn.", "no", "Has Acme increased its debt?") is True
+    # a qualifying exception is not a negation: "no other …"
+    q2 = "Has Acme reported any materially important ongoing legal battles from 2022?"
+    answer = "In summary, the only material legal battle is the opioid litigation. It does not report any other."
+    assert yes_no(answer, "yes", q2) is True
+
+
+def test_hyphenated_words_are_not_verdicts() -> None:
+    assert boolean("- Restoration True-Up Contributions are credited to the account.", "yes") is False
+    assert boolean("True", "yes") is True

@@ -57,6 +57,9 @@ def test_choices_in_every_stored_form() -> None:
     with pytest.raises(ValueError, match="letter -> option text"):
         as_choices(5)
     assert as_labels({"0": "bearish"}) == {"0": ["bearish"]}
+    assert as_labels(["negative", "neutral", "positive"]) == {"negative": [], "neutral": [], "positive": []}
+    names = {"reference": "neutral", "answer_type": "label", "labels": ["negative", "neutral", "positive"]}
+    assert match_item(" Neutral", names).correct is True and match_item("2 positive", names).correct is False
     item = {"reference": 1, "answer_type": "choice", "choices": ["利润表", "资产负债表"]}
     assert match_item("资产负债表", item).correct is True  # gold as lm-eval's 0-based index
     assert match_item("答案：A", item).correct is False

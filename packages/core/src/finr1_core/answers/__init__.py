@@ -79,11 +79,11 @@ numeric:
     * Brackets: "(3.5)" is an accounting negative, but not a year ("Revenue (2019): 5,230") and not an aside in
       a sentence ("Half of the price (50%) was goodwill": a noun before, the sentence going on after).
     * Precision (one symmetric rule, see :mod:`finr1_core.answers.numeric` for it beside FinQA's official
-      evaluator and DocMath-Eval's): each written number has the precision of its last digit, a number passed
-      as a number is exact, and FinQA/ConvFinQA golds keep their five decimals (``3.00000``). Two values match
-      within ``DEFAULT_REL_TOL`` = 0.2% (``rel_tol=``), or when the more precise rounds to the coarser *and* they
-      differ by at most ``ROUNDING_MAX_REL`` = 1% of the larger, whichever side is coarse: "2" ≡ 1.98, "10%" ≡
-      0.0996, "14.5%" ≡ 0.14464; "25" ≢ 25.3, gold "25" ≢ 25.3, "14%" ≢ 0.14464, 2.6 ≢ a gold of 3.0.
+      evaluator and DocMath-Eval's): two values match within ``DEFAULT_REL_TOL`` = 1% of the larger
+      (``rel_tol=``); how many digits either side writes plays no part, so a coarse gold is no more lenient than
+      a coarse prediction: "2" ≡ 1.98, "16.6%" ≡ 0.165; "25" ≢ 25.3, gold "25" ≢ 25.3, "14%" ≢ 0.14464, 2.6 ≢ a
+      gold of 3.0. Only a question that states the precision ("round your answer to two decimal places",
+      "保留两位小数") also accepts a prediction that rounds to a gold written at it (0.0131 for 0.01).
 choice:
     Letters as sets: ``\\boxed{B}``, "答案是 B", "(B)", "B. 资产负债表", "A, B and D", "ABD" (≡ A,B,D), lower case
     only when alone (``\\boxed{b}``). A set must equal the gold set (BD ≠ ABD); two letters for a
@@ -110,12 +110,11 @@ from finr1_core.answers.extract import Extraction, answer_region, extract_answer
 from finr1_core.answers.format import answer_block, format_turn, is_formatted, split_reasoning, strip_trailing
 from finr1_core.answers.item import as_choices, as_labels, item_question, match_item
 from finr1_core.answers.match import ANSWER_TYPES, MatchResult, match_answer
-from finr1_core.answers.numeric import DEFAULT_REL_TOL, ROUNDING_MAX_REL
+from finr1_core.answers.numeric import DEFAULT_REL_TOL
 
 __all__ = [
     "ANSWER_TYPES",
     "DEFAULT_REL_TOL",
-    "ROUNDING_MAX_REL",
     "Extraction",
     "MatchResult",
     "answer_block",

@@ -73,7 +73,9 @@ def as_choices(value: Any) -> dict[str, str] | None:
 
 
 def as_labels(value: Any) -> dict[str, list[str]] | None:
-    """Labels as id → synonyms from a mapping, its datasets storage (``[{"key", "value"}]``) or a JSON string."""
+    """Labels as id → synonyms from a mapping, its datasets storage (``[{"key", "value"}]``), a list of label
+    names (``["negative", "neutral", "positive"]``: each name is its own id, with no other synonym) or a JSON
+    string of one of these."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -81,6 +83,8 @@ def as_labels(value: Any) -> dict[str, list[str]] | None:
             value = json.loads(value)
         except ValueError:
             raise ValueError("is a string that is not JSON") from None
+    if isinstance(value, Sequence) and value and all(isinstance(e, str) for e in value):
+        return {name: [] for name in value}
     if isinstance(value, Sequence) and all(isinstance(e, Mapping) and "key" in e for e in value):
         value = {e["key"]: e.get("value") for e in value}
     if isinstance(value, Mapping):

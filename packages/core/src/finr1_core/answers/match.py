@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from finr1_core.answers import numeric as _num
 from finr1_core.answers._text import normalize_span, squash
 from finr1_core.answers.boolean import (
-    boolean_in_region,
     direction_verdict,
     hedged,
+    leading_verdict,
     parse_boolean,
     parse_reference_boolean,
+    proposition_verdict,
+    stated_verdict,
 )
 from finr1_core.answers.choice import (
     letters_at_start,
@@ -95,7 +97,9 @@ def _numeric_span(region: str) -> tuple[str, _num.NumericSpan, str] | None:
     answer has no digits at all, then an English count word ("three segments").
     """
     for rule, text in candidate_spans(region):
-        ns = _num.parse_numeric_span(text)
+        # after an answer phrase or in a box the first number is the committed one ("the answer is €2,000. The
+        # net shift on 30 June 2006 is …"); a short answer read whole may commit to a later one
+        ns = _num.parse_numeric_span(text, commit=rule in ("short_answer", "json"))
         if ns.quantities:
             return rule, ns, text
     caveat: tuple[str, _num.NumericSpan, str] | None = None
@@ -266,13 +270,19 @@ def _match_boolean(region: str, reference: str | float | int | bool, question: s
         lead = region.lstrip()[:120]
         if hedged(lead):
             return MatchResult(lead.split("\n", 1)[0], "region", False, "hedged between yes and no")
-        value = boolean_in_region(region)
-        if value is not None:
-            got = (value, "region")
-    if got is None:
-        value = direction_verdict(region, question)
-        if value is not None:
-            got = (value, "direction")
+        # an opening "Yes, …" first; then a stated direction for a question about one ("did the risk decrease?"),
+        # the sentence that restates the question's proposition ("In summary, Boeing's business is indeed subject
+        # to …"), and only then loose verdict words anywhere in a long answer
+        for rule, verdict in (
+            ("region", leading_verdict),
+            ("direction", lambda r: direction_verdict(r, question)),
+            ("proposition", lambda r: proposition_verdict(r, question)),
+            ("region", stated_verdict),
+        ):
+            value = verdict(region)
+            if value is not None:
+                got = (value, rule)
+                break
     if got is None:
         return MatchResult("", "none", False, "no yes/no verdict in the answer")
     value, rule = got
@@ -347,7 +357,7 @@ def match_answer(
         labels: Label id → synonyms (TFNS: ``{"0": ["bearish", "negative"], ...}``).
         question: The question, so the percent/ratio rule knows when a bare 14.46 may mean 14.46%, and
             "in millions" or "decrease" readings apply.
-        rel_tol: Relative tolerance on top of the rounding rule (default 0.2%).
+        rel_tol: Relative tolerance for numbers, of the larger of the two (default 1%).
 
     Returns:
         A :class:`MatchResult`; ``correct`` is ``None`` only for text/code answers or an unparseable gold.

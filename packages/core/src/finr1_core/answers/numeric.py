@@ -9,29 +9,31 @@ Precision rule
 --------------
 One rule, symmetric in the two numbers, used the same way by judge round 1, the GRPO reward and evaluation:
 
-* Each written number has the precision of its last written digit (``25`` → 1, ``25.30`` → 0.01,
-  ``1.2 billion`` → 1e8, ``14.46%`` → 0.01 percent). A number passed as a number (a float gold) and a fraction
-  ``a/b`` are exact. FinQA and ConvFinQA golds are written with the five decimals the official evaluator rounds
-  to (``3.00000``, see :func:`finr1_core.formats.gold_text`), so a gold of 3.0 is never read as "3 ± 0.5".
-* ``p`` and ``g`` match when ``|p - g| <= rel_tol * |g|`` (``DEFAULT_REL_TOL`` = 0.2%), or when the more precise
-  one rounds to the coarser one (``|p - g|`` at most half a unit of the coarser precision) **and**
-  ``|p - g| <= ROUNDING_MAX_REL * max(|p|, |g|)`` (1%). The cap is the same whichever side is coarse: "2" for
-  1.98 matches (1%, the Fin-R1 judge prompt's own example), "25" for 25.3 does not (1.2%), nor does a gold
-  written "25" accept 25.3, and "34%" is not 0.34461 (1.3%).
+* ``p`` and ``g`` match when ``|p - g| <= rel_tol * max(|p|, |g|)``, ``DEFAULT_REL_TOL`` = 1%. How many digits
+  either side writes plays no part: a coarse gold is not more lenient than a coarse prediction ("25" ≢ 25.3 and
+  gold "25" ≢ 25.3, both 1.2% apart; "2" ≡ 1.98, the Fin-R1 judge prompt's own example; "14%" ≢ 0.14464;
+  2.6 ≢ a gold of 3.0, whether it is written "3" or "3.00000"). 1% absorbs the drift of intermediate rounding
+  that graders accept (10.46 for 10.4567, 16.6% for 0.165, 1.645 for 1.65) and rejects a different number stated
+  coarsely.
+* The one documented exception: a question that states the answer's precision ("round your answer to two
+  decimal places", "to one decimal place", "保留两位小数") also accepts a prediction that rounds to a gold written
+  at that precision (0.0131 for a gold of 0.01 "to two decimal places"), however far apart they are in relative
+  terms, because the question itself made the gold that coarse.
+* A reading that guesses a unit nobody wrote (a full figure "94,000,000" for a gold of 94 from a table in
+  millions; "9400万" for 94 millions) must hold to ``GUESSED_UNIT_REL_TOL`` = 0.2%.
 
 Beside the evaluators it is compared with:
 
 * FinQA's official evaluator (``czyssrs/FinQA`` ``code/evaluate/evaluate.py``) executes the predicted program
-  and requires ``round(result, 5) == exe_ans``: no tolerance at all, but it grades programs, not prose, so a
-  text answer rounded to 2 decimals would always fail it.
-* DocMath-Eval (``yale-nlp/DocMath-Eval`` ``utils/evaluation_utils.py``, ``compare_two_numbers``) accepts
-  ``|p - g| <= 0.15% * |g|``, equality after rounding both *up* to 3 decimals, and any power-of-ten scale
-  error (``p * 100`` or ``p * 1000`` within 0.15%); it has no sign or precision notion.
-* finr1's ``rel_tol`` of 0.2% sits near DocMath's 0.15% and covers intermediate rounding in precise-looking
-  answers (6.77% for 0.06757 after rounding $6.8 million first); the rounding rule replaces DocMath's fixed
-  3 decimals by each number's own written precision, capped at 1% so that a coarse number (on either side)
-  cannot absorb a different answer; ×100/÷100 is allowed only with a percent cue (below), and scale factors
-  only for scale words or exact powers of 1000.
+  and requires ``round(result, 5) == exe_ans``: no tolerance at all, but it grades programs, not prose; a text
+  answer rounded to 2 decimals would always fail it. finr1 writes FinQA/ConvFinQA golds with those 5 decimals
+  (``3.00000``, :func:`finr1_core.formats.gold_text`), so no gold is turned into a coarser string on the way.
+* DocMath-Eval (``yale-nlp/DocMath-Eval`` ``utils/evaluation_utils.py``, ``compare_two_numbers``; FinanceMath
+  uses the same) accepts ``|p - g| <= 0.15% * |g|``, equality after rounding both *up* to 3 decimals, and any
+  power-of-ten scale error (``p * 100`` or ``p * 1000`` within 0.15%); it has no sign or precision notion.
+* finr1 is in between: a wider relative tolerance than DocMath's 0.15% (which fails 16.6% for 0.165), no fixed
+  3-decimal rounding (which accepts 0.0991 for 0.1, 0.9% but also 0.1001 for 0.1009), and no scale error unless
+  a percent cue (below) or a scale word allows it.
 
 Percent cue: ``14.46%`` ≡ 0.1446 always; a bare ``14.46`` ≡ 0.1446 only when the question asks for a
 percentage/ratio/rate (or the gold is written with ``%``). With no cue, 7.323 is not 0.07323.
@@ -47,11 +49,10 @@ from functools import lru_cache
 
 from finr1_core.answers._text import normalize_span
 
-#: Relative tolerance on top of the rounding rule (0.2%). See the module docstring for why.
-DEFAULT_REL_TOL = 2e-3
-#: Matching by rounding to the coarser precision is capped at this share of the larger number (1%), on both
-#: sides alike: 2 ≡ 1.98, but 25 ≢ 25.3 and 0.1 ≢ 0.14464 although each rounds to the other.
-ROUNDING_MAX_REL = 0.01
+#: Relative tolerance, of the larger of the two numbers (1%). See the module docstring for why.
+DEFAULT_REL_TOL = 0.01
+#: Tolerance of a reading that guesses an unwritten unit ("94,000,000" for 94 from a table in millions).
+GUESSED_UNIT_REL_TOL = 2e-3
 
 _SCALES: dict[str, float] = {
     "trillion": 1e12, "trillions": 1e12, "tn": 1e12, "t": 1e12, "万亿": 1e12,
@@ -145,7 +146,7 @@ _WORKING_WORD_RE = re.compile(
 )
 # The verb that commits to the number after it: "…; the change is 20", "净利润为20"
 _COMMIT_RE = re.compile(
-    r"\b(?:is|was|are|were|be|equals?|equal\s+to|amounts?\s+to|amounted\s+to|comes?\s+to|came\s+to|totals?|totaled"
+    r"\b(?:is|was|are|were|be|equals?|equal\s+to|amounts?\s+to|amounted\s+to|comes?\s+to|came\s+to|totaled"
     r"|totalled|stands?\s+at|stood\s+at|reached)\b|(?<![因作认成以])为|(?<![但于还凡只可要])是|等于|达到"
 )
 _COMMIT_GAP = 24  # characters between the committing verb and its number ("is a decrease of ", "is about $")
@@ -227,6 +228,8 @@ class QuestionFacts:
         decrease: It names a fall, so a negative answer may give a positive gold ("how much did it fall": -5%).
         size_of_decrease: It asks for the size of a fall, not a signed change, so a positive answer may give
             FinQA's negative gold (new - old).
+        decimals: The precision it states for the answer ("round to two decimal places" → 2, "保留一位小数" → 1,
+            "to the nearest whole number" → 0), if any.
     """
 
     ratio: bool = False
@@ -234,6 +237,7 @@ class QuestionFacts:
     unit: float | None = None
     decrease: bool = False
     size_of_decrease: bool = False
+    decimals: int | None = None
 
 
 NO_QUESTION = QuestionFacts()
@@ -255,7 +259,32 @@ def question_facts(question: str | None) -> QuestionFacts:
         unit=unit,
         decrease=_DECREASE_Q_RE.search(question) is not None,
         size_of_decrease=_DECREASE_ASK_RE.search(question) is not None and _SIGNED_ASK_RE.search(question) is None,
+        decimals=_stated_decimals(question),
     )
+
+
+_DECIMALS_RE = re.compile(
+    r"(?:round(?:ed)?|rounding|to|at|with)\s+(?:\w+\s+){0,3}?(\d|one|two|three|four|five|six)\s+decimal(?:\s+places?|s)?|"
+    r"(?:nearest|to\s+the)\s+(whole\s+number|integer|tenth|hundredth|thousandth)|"
+    r"保留\s*(\d|一|两|二|三|四|五|六)\s*位小数|保留整数|精确到\s*(?:小数点后)?\s*(\d|一|两|二|三|四)\s*位",
+    re.IGNORECASE,
+)
+_DECIMAL_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "一": 1, "两": 2, "二": 2, "三": 3, "四": 4,
+    "五": 5, "六": 6, "whole number": 0, "integer": 0, "tenth": 1, "hundredth": 2, "thousandth": 3,
+}  # fmt: skip
+
+
+def _stated_decimals(question: str) -> int | None:
+    """The decimals a question asks the answer to be rounded to, or None."""
+    m = _DECIMALS_RE.search(question)
+    if m is None:
+        return None
+    if m.group(0).startswith("保留整数"):
+        return 0
+    word = next((g for g in m.groups() if g), "")
+    word = " ".join(word.lower().split())
+    return int(word) if word.isdigit() else _DECIMAL_WORDS.get(word)
 
 
 def _decimals(num: str) -> int:
@@ -560,15 +589,16 @@ def _committed(s: str, kept: list[tuple[Quantity, int, int]]) -> int | None:
     return stated[0] if stated else None
 
 
-def parse_numeric_span(span: str) -> NumericSpan:
+def parse_numeric_span(span: str, *, commit: bool = True) -> NumericSpan:
     """Find the quantities of one answer span, the committed one first.
 
     Only the part after the last ``=``/``≈`` is used when it holds a number (``8.1/56.0 = 14.46%``); a span
     that is a pure arithmetic expression (``(1500 - 1234) / 1234``) is evaluated; a bracket after a number that
     shows the working ("20 (computed as 120 - 100)") is dropped; four-digit years are dropped when other numbers
     remain, and so are the levels of "from X to Y". When different values remain, the one a verb commits to
-    last wins ("2019 revenue 120, 2018 revenue 100; the change is 20" → 20), else the first. ``hedged`` is set
-    when different values are offered as alternatives ("12 or maybe 15", "between 14% and 15%").
+    wins ("2019 revenue 120, 2018 revenue 100; the change is 20" → 20), else the first; with ``commit=False``
+    (a span that starts right after an answer phrase: the phrase has committed to its first number) the first.
+    ``hedged`` is set when different values are offered as alternatives ("12 or maybe 15", "between 14% and 15%").
     """
     s = _clean_for_numbers(span)
     if not s:
@@ -595,7 +625,12 @@ def parse_numeric_span(span: str) -> NumericSpan:
     if len(kept) > 1 and any(not q.year_like for q, _, _ in kept):
         kept = [x for x in kept if not x[0].year_like]
     quantities = tuple(q for q, _, _ in kept)
-    if len(quantities) > 1 and not hedged and not all(_equivalent(quantities[0], q) for q in quantities[1:]):
+    if (
+        commit
+        and len(quantities) > 1
+        and not hedged
+        and not all(_equivalent(quantities[0], q) for q in quantities[1:])
+    ):
         i = _committed(s, kept)
         if i is not None and i > 0:
             chosen = quantities[i]
@@ -620,82 +655,86 @@ def parse_reference(reference: str | float | int) -> Quantity | None:
 # --- comparing two quantities -------------------------------------------------------------------------------------
 
 
-def _close(p: float, pu: float, r: float, ru: float, rel_tol: float, allow_round: bool) -> str | None:
-    """The precision rule of the module docstring: ``equal``, ``within_rel_tol``, ``rounded`` or None."""
+def _close(p: float, r: float, rel_tol: float, decimals: int | None = None) -> str | None:
+    """The precision rule of the module docstring: ``equal``, ``within_rel_tol``, ``stated_decimals`` or None."""
     d = abs(p - r)
     if d <= 1e-9 * max(1.0, abs(r)):
         return "equal"
-    if r != 0 and d <= rel_tol * abs(r):
+    if d <= rel_tol * max(abs(p), abs(r)) * (1 + 1e-9):
         return "within_rel_tol"
-    if not allow_round:
-        return None
-    u = max(pu, ru)  # the coarser of the two written precisions
-    if u > 0 and d <= u / 2 * (1 + 1e-9) + 1e-15 and d <= ROUNDING_MAX_REL * max(abs(p), abs(r)) * (1 + 1e-9):
-        return "rounded"
+    if decimals is not None:
+        unit = 10.0**-decimals
+        # only a gold written at that precision (0.01 "to two decimal places"), never a finer one (0.1446)
+        if abs(r - round(r, decimals)) <= 1e-9 * max(1.0, abs(r)) and abs(p - r) <= unit / 2 * (1 + 1e-9):
+            return "stated_decimals"
     return None
 
 
+def _restates(p: float, pu: float, r: float, ru: float) -> bool:
+    """Whether two written values are one value restated: equal at the coarser one's written precision."""
+    d = abs(p - r)
+    return d <= max(pu, ru) / 2 * (1 + 1e-9) + 1e-12 or d <= GUESSED_UNIT_REL_TOL * max(abs(p), abs(r))
+
+
 def _equivalent(a: Quantity, b: Quantity) -> bool:
-    """Whether two written quantities state the same value (``0.3446`` and ``34.46%``)."""
+    """Whether two written quantities restate one value ("0.3446 (34.46%)", "14.46% or 0.1446").
+
+    Stricter than a match: "between 14.4% and 14.5%" offers two values, though they are within 1% of each other.
+    """
     if a.percent == b.percent:
-        if _close(a.value, a.ulp, b.value, b.ulp, DEFAULT_REL_TOL, True) is not None:
-            return True
         # "14.46 or 0.1446": a percent number and its ratio
-        return (
-            any(
-                _close(x.value / 100, x.ulp / 100, y.value, y.ulp, DEFAULT_REL_TOL, True) is not None
-                for x, y in ((a, b), (b, a))
-            )
-            and not a.percent
+        return _restates(a.value, a.ulp, b.value, b.ulp) or (
+            not a.percent and any(_restates(x.value / 100, x.ulp / 100, y.value, y.ulp) for x, y in ((a, b), (b, a)))
         )
     pa, pb = (a, b) if a.percent else (b, a)
-    return _close(pa.value / 100, pa.ulp / 100, pb.value, pb.ulp, DEFAULT_REL_TOL, True) is not None
+    return _restates(pa.value / 100, pa.ulp / 100, pb.value, pb.ulp)
 
 
-# One way to read a prediction against the gold: (p, p's ulp, r, r's ulp, name, whether rounding may decide)
-_Reading = tuple[float, float, float, float, str, bool]
+# One way to read a prediction against the gold: (p, r, name, whether it keeps the stated units). A reading that
+# guesses an unwritten unit holds to GUESSED_UNIT_REL_TOL and never to a question's stated decimals.
+_Reading = tuple[float, float, str, bool]
 
 
 def _percent_readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> list[_Reading]:
     """Percent versus ratio: ``14.46%`` ≡ 0.1446; a bare number is scaled by 100 only with a percent cue."""
-    P, Pu, R, Ru = pred.value, pred.ulp, ref.value, ref.ulp
+    P, R = pred.value, ref.value
     if pred.percent and ref.percent:
-        return [(P, Pu, R, Ru, "percent", True)]
+        return [(P, R, "percent", True)]
     if pred.percent:
-        out = [(P / 100, Pu / 100, R, Ru, "percent_as_ratio", True)]
-        if facts.percent_units:  # "68.9%" for a gold in percent units (68.9); never by rounding onto a fraction
-            out.append((P, Pu, R, Ru, "percent_units", abs(R) >= 1))
+        out = [(P / 100, R, "percent_as_ratio", True)]
+        if facts.percent_units:  # "68.9%" for a gold in percent units (68.9)
+            out.append((P, R, "percent_units", True))
         return out
     if ref.percent:
-        return [(P, Pu, R / 100, Ru / 100, "ratio_as_percent", True), (P, Pu, R, Ru, "percent_units", abs(P) >= 1)]
-    out = [(P, Pu, R, Ru, "plain", True)]
+        return [(P, R / 100, "ratio_as_percent", True), (P, R, "percent_units", True)]
+    out = [(P, R, "plain", True)]
     if facts.ratio:  # the question is the percent cue: a bare 14.46 for 0.1446, a bare 0.1446 for 14.46
         if abs(R) < 10:
-            out.append((P / 100, Pu / 100, R, Ru, "percent_number_as_ratio", True))
+            out.append((P / 100, R, "percent_number_as_ratio", True))
         if abs(P) < 10:
-            out.append((P * 100, Pu * 100, R, Ru, "ratio_as_percent_number", True))
+            out.append((P * 100, R, "ratio_as_percent_number", True))
     return out
 
 
 def _scale_readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> list[_Reading]:
-    """Scale words: "$94 million" ≡ a bare 94 (a table in millions); "94,000,000" ≡ 94 only exactly."""
-    P, Pu, R, Ru = pred.value, pred.ulp, ref.value, ref.ulp
+    """Scale words: "$94 million" ≡ a bare 94 (a table in millions); "94,000,000" ≡ 94 only (near) exactly."""
+    P, R = pred.value, ref.value
     out: list[_Reading] = []
     unit = facts.unit
     if pred.scale > 1 and ref.scale == 1 and not ref.percent:
         if unit:  # the question names the gold's unit: "1229.5 thousand" is not 1,229.5 "in millions"
-            out.append((P / unit, Pu / unit, R, Ru, "question_unit", unit <= pred.scale))
-        else:  # a unit above the written scale ("9400万" for a gold of 94 in millions) must match without rounding
-            out += [(P / u, Pu / u, R, Ru, f"gold_in_units_of_{u:g}", u <= pred.scale) for u in _IMPLIED_UNITS]
+            out.append((P / unit, R, "question_unit", unit <= pred.scale))
+        else:  # a unit above the written scale ("9400万" for a gold of 94 in millions) is a guess
+            out += [(P / u, R, f"gold_in_units_of_{u:g}", u <= pred.scale) for u in _IMPLIED_UNITS]
     elif ref.scale > 1 and pred.scale == 1 and not pred.percent:
-        out += [(P, Pu, R / u, Ru / u, f"prediction_in_units_of_{u:g}", u <= ref.scale) for u in _IMPLIED_UNITS]
+        out += [(P, R / u, f"prediction_in_units_of_{u:g}", u <= ref.scale) for u in _IMPLIED_UNITS]
     if pred.scale == 1 and ref.scale == 1 and not pred.percent and not ref.percent:
         if unit:
-            out.append((P / unit, Pu / unit, R, Ru, "question_unit", True))
-        elif abs(P) >= 1e3 and Pu >= 1:
+            out.append((P / unit, R, "question_unit", True))
+        elif abs(P) >= 1e3 and pred.ulp >= 1:
             # "94,000,000" for a gold of 94 from a table "in millions": whole powers of 1000 only (so 1200 is
-            # never 12), and only exactly, since nothing says which unit the table used
-            out += [(P / u, 0.0, R, Ru, f"full_figure_of_{u:g}", False) for u in (1e3, 1e6, 1e9)]
+            # never 12), held close, since nothing says which unit the table used
+            out += [(P / u, R, f"full_figure_of_{u:g}", False) for u in (1e3, 1e6, 1e9)]
     return out
 
 
@@ -737,13 +776,14 @@ def compare_quantities(
         pred: The predicted quantity (its ``direction`` is the fall/rise its clause states).
         ref: The gold quantity.
         facts: What the question says (:func:`question_facts`); the default is "no question".
-        rel_tol: Relative tolerance on top of the rounding rule.
+        rel_tol: Relative tolerance, of the larger number.
         decrease_word: The answer span names a fall somewhere ("net loss of 12.3"), so a positive number may
             stand for a negative gold.
     """
-    for p, pu, r, ru, how, allow_round in _percent_readings(pred, ref, facts) + _scale_readings(pred, ref, facts):
+    for p, r, how, stated_units in _percent_readings(pred, ref, facts) + _scale_readings(pred, ref, facts):
+        tol = rel_tol if stated_units else min(rel_tol, GUESSED_UNIT_REL_TOL)
         for signed, why in _signs(pred, p, r, facts, decrease_word):
-            hit = _close(signed, pu, r, ru, rel_tol, allow_round)
+            hit = _close(signed, r, tol, facts.decimals if stated_units else None)
             if hit is not None:
                 return f"{how}{why}:{hit}"
     return None
