@@ -6,8 +6,9 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
-from finr1_core.answers.format import answer_block, split_reasoning
+from finr1_core.answers.format import after_reasoning, answer_block, split_reasoning
 
 _PHRASE_WINDOW = 400  # characters after an answer phrase that can hold the answer
 _MAX_PHRASES = 8  # answer phrases tried per class, from the last (bounded work on degenerate, repetitive outputs)
@@ -41,9 +42,9 @@ def answer_region(response: str | None) -> tuple[str, str]:
     """
     if not response:
         return "", "whole"
-    reasoning, after = split_reasoning(response)
+    after = after_reasoning(response)
     if after is None:
-        block = answer_block(reasoning)
+        block = answer_block(split_reasoning(response)[0])
         return ("", "unclosed_think") if block is None else (block, "answer_block")
     block = answer_block(after, closed=False)
     if block is not None:
@@ -60,10 +61,15 @@ def boxed_contents(region: str) -> list[str]:
     return [content for _, _, content in boxed_spans(region)]
 
 
-def boxed_spans(region: str) -> list[tuple[int, int, str]]:
+@lru_cache(maxsize=16)  # the same region is asked for its boxes by several rules of one match
+def boxed_spans(region: str) -> tuple[tuple[int, int, str], ...]:
     """``(start, end, content)`` of every brace-balanced box, in order."""
     if "\\boxed" not in region and "\\fbox" not in region:
-        return []
+        return ()
+    return tuple(_boxed_spans(region))
+
+
+def _boxed_spans(region: str) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     pos = 0
     while True:
@@ -221,6 +227,7 @@ def _quoted(text: str, at: int) -> str | None:
     return None
 
 
+@lru_cache(maxsize=16)  # match_answer asks first (a null answer commits to nothing), candidate_spans again
 def json_answer(region: str) -> str | None:
     """The committed value of a structured answer (``{"answer": …, "reasoning": …}``), or None.
 

@@ -20,7 +20,7 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _field(item: Any, name: str) -> Any:
-    if isinstance(item, Mapping):
+    if isinstance(item, dict) or isinstance(item, Mapping):  # dict first: the ABC check is slow in a reward loop
         return item.get(name)
     return getattr(item, name, None)
 
@@ -60,6 +60,8 @@ def as_choices(value: Any) -> dict[str, str] | None:
             value = json.loads(value)
         except ValueError:
             raise ValueError("is a string that is not JSON") from None
+    if isinstance(value, dict) and all(type(k) is str and type(v) is str for k, v in value.items()):
+        return value or None  # already letter -> text: no copy
     if isinstance(value, Mapping):
         return {str(k): "" if v is None else str(v) for k, v in value.items()} or None
     if isinstance(value, Sequence):
@@ -78,6 +80,8 @@ def as_labels(value: Any) -> dict[str, list[str]] | None:
     string of one of these."""
     if value is None:
         return None
+    if isinstance(value, dict) and all(type(v) is list for v in value.values()):
+        return value or None  # already id -> synonyms: no copy
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -128,7 +132,7 @@ def match_item(response: str | None, item: Any, *, rel_tol: float = DEFAULT_REL_
         and 0 <= reference < len(choices)
     ):
         reference = _LETTERS[reference]  # lm-eval: a list of options and the gold as its 0-based index
-    elif isinstance(reference, Sequence) and not isinstance(reference, str):
+    elif isinstance(reference, list | tuple):
         reference = "".join(str(r) for r in reference)  # a multi-answer gold stored as a list: ["A", "C"]
     return match_answer(
         response,

@@ -44,6 +44,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -115,6 +116,12 @@ _STATED_INCREASE_RE = re.compile(
 # A direction written right after the number: "20 fewer", "3% lower", "5% decline", "5% higher"
 _AFTER_DECREASE_RE = re.compile(r"[ \t]*(?:lower|less|fewer|down|decline|decrease|drop|的降幅|的下降)")
 _AFTER_INCREASE_RE = re.compile(r"[ \t]*(?:higher|more|up|increase|rise|gain|的增长|的增幅)")
+# Any word a direction regex could find, to skip the per-number search in spans without one
+_ANY_DIRECTION_RE = re.compile(
+    r"\b(?:decreas|declin|drop|fell|fall|lower|reduc|shr[aiu]nk|down|negative|contract|slid|slipped|plung|tumbl|less|"
+    r"fewer|increas|rose|risen|rise|grew|grow|higher|gain|up\b|climb|jump|more)|"
+    r"下降|减少|降低|下跌|下滑|负增长|回落|缩减|缩水|降幅|跌幅|的下降|上升|增长|增加|提高|上涨|增幅|涨幅|的增长"
+)
 _CLAUSE_BREAK_RE = re.compile(r"[,;，；。!?！？\n(（]|\b(?:but|while|whereas|although|and)\b|但|而")
 _DIRECTION_WINDOW = 48  # characters before a number searched for its direction word, within its clause
 _PAREN_LINK_WORDS = frozenset(
@@ -464,7 +471,7 @@ def _stated_direction(low: str, start: int, end: int) -> int:
     return 0
 
 
-def _read_quantity(s: str, low: str, m: re.Match[str]) -> tuple[Quantity, int, int, int] | None:
+def _read_quantity(s: str, low: str | None, m: re.Match[str]) -> tuple[Quantity, int, int, int] | None:
     """The quantity whose digits ``m`` found: ``(quantity, start, end, where scanning goes on)``, or None."""
     token = _number_token(s, m)
     if token is None:
@@ -503,14 +510,16 @@ def _read_quantity(s: str, low: str, m: re.Match[str]) -> tuple[Quantity, int, i
     text = " ".join(s[start:end].split())
     if negative and not text.startswith(("-", "(")):
         text = "-" + text
-    direction = _stated_direction(low, a, end)
+    direction = _stated_direction(low, a, end) if low is not None else 0
     return Quantity(value, 0.0 if exact else ulp, percent, scale, year_like, text, direction), start, end, resume
 
 
 def _scan(s: str) -> list[tuple[Quantity, int, int]]:
     """All quantities in a cleaned span with their (start, end) offsets."""
     out: list[tuple[Quantity, int, int]] = []
-    low = s.lower()
+    low: str | None = s.lower()
+    if not _ANY_DIRECTION_RE.search(low):  # most spans name no direction: skip the search around each number
+        low = None
     pos = 0
     while (m := _NUM_RE.search(s, pos)) is not None:
         pos = m.end(1)
@@ -639,6 +648,7 @@ def parse_numeric_span(span: str, *, commit: bool = True) -> NumericSpan:
     return NumericSpan(quantities, decrease, hedged)
 
 
+@lru_cache(maxsize=4096)  # the same gold is graded for every sampled response
 def parse_reference(reference: str | float | int) -> Quantity | None:
     """Parse a gold answer: a number is exact, a string keeps its written precision (see the module docstring)."""
     if isinstance(reference, bool):
@@ -738,6 +748,12 @@ def _scale_readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> list
     return out
 
 
+def _readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> Iterator[_Reading]:
+    """Percent readings first, scale readings only when those fail (they are rarer and cost more)."""
+    yield from _percent_readings(pred, ref, facts)
+    yield from _scale_readings(pred, ref, facts)
+
+
 def _signs(pred: Quantity, p: float, r: float, facts: QuestionFacts, decrease_word: bool) -> list[tuple[float, str]]:
     """The signed values the prediction may stand for, with the reason added to the reading's name.
 
@@ -780,7 +796,7 @@ def compare_quantities(
         decrease_word: The answer span names a fall somewhere ("net loss of 12.3"), so a positive number may
             stand for a negative gold.
     """
-    for p, r, how, stated_units in _percent_readings(pred, ref, facts) + _scale_readings(pred, ref, facts):
+    for p, r, how, stated_units in _readings(pred, ref, facts):
         tol = rel_tol if stated_units else min(rel_tol, GUESSED_UNIT_REL_TOL)
         for signed, why in _signs(pred, p, r, facts, decrease_word):
             hit = _close(signed, r, tol, facts.decimals if stated_units else None)
