@@ -109,19 +109,16 @@ class Plan:
         """The model a started server serves, resolved the way ``finr1-serve up`` resolves it.
 
         ``hf://`` refs stay as written (placeholders filled; serve and the stages resolve the revision); a
-        relative folder is made absolute (the repo root locally, ``/work`` in containers); ``embedded`` is
-        the folder finr1 converts SmolLM2 into (``$FINR1_CACHE/models``) for local processes.
+        relative folder is made absolute (the repo root locally, ``/work`` in containers); ``embedded`` stays ``embedded``.
         """
         server = self.config.servers[name]
         model = self.resolve(server.model or "", where=f"servers.{name}.model")
         if model.startswith("hf://") or model.startswith("/"):
             return model
         if model == "embedded":
-            if container:
-                return model
-            from finr1_core.models import EMBEDDED_MODEL_NAME, default_cache_dir
-
-            return str(default_cache_dir() / EMBEDDED_MODEL_NAME)
+            # The same word in every runner: each tool resolves `embedded` itself (evaluate's --model-ref names
+            # the embedded model), and a container cannot see this machine's conversion cache anyway.
+            return model
         if container:
             return posixpath.normpath(posixpath.join(CONTAINER_WORKDIR, model))
         return os.path.abspath(self.root / model)
