@@ -27,9 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finr1_core.answers import match_answer
+
 try:
     from finr1_core.answers import match_item
-except ImportError:  # an older checkout, measured with --leniency only (it has match_answer)
+except ImportError:  # an older checkout (PYTHONPATH=<it>/packages/core/src): graded through match_answer
     match_item = None  # type: ignore[assignment]
 
 DATA = Path(__file__).parent / "data" / "answers_cases.jsonl"
@@ -89,7 +91,17 @@ def verdict(case: dict[str, Any]) -> bool | None:
 
 
 def ours(case: dict[str, Any], prediction: str | None = None) -> bool | None:
-    return match_item(case["prediction"] if prediction is None else prediction, case).correct
+    text = case["prediction"] if prediction is None else prediction
+    if match_item is not None:
+        return match_item(text, case).correct
+    return match_answer(  # an older checkout: the case's fields passed by hand
+        text,
+        case["reference"],
+        case["answer_type"],
+        choices=case.get("choices"),
+        labels=case.get("labels"),
+        question=case.get("question"),
+    ).correct
 
 
 def mv_verdict(case: dict[str, Any], prediction: str | None = None) -> bool:
@@ -128,6 +140,8 @@ def agreement(fn, cases: list[dict[str, Any]]) -> dict[str, Any]:
     """
     total = collections.Counter()
     agree = collections.Counter()
+    decided_total = collections.Counter()
+    decided_agree = collections.Counter()
     misses = []
     for case in cases:
         got = fn(case)
@@ -135,24 +149,32 @@ def agreement(fn, cases: list[dict[str, Any]]) -> dict[str, Any]:
         keys = ["all", f"source {case['source']}", f"type {case['answer_type']}"]
         if "batch" in case:
             keys.append(f"batch {case['batch']}")
-        if human is not None:
-            keys.append("decidable")
         for key in keys:
             total[key] += 1
             agree[key] += got == human
+            if human is not None:
+                decided_total[key] += 1
+                decided_agree[key] += got == human
         if got != human:
             misses.append((case["id"], human, got))
-    return {"total": dict(total), "agree": dict(agree), "misses": misses}
+    total["decidable"], agree["decidable"] = decided_total["all"], decided_agree["all"]
+    return {
+        "total": dict(total),
+        "agree": dict(agree),
+        "decidable_total": dict(decided_total),
+        "decidable_agree": dict(decided_agree),
+        "misses": misses,
+    }
 
 
 def print_agreement(name: str, a: dict[str, Any]) -> None:
-    def pct(key: str) -> str:
-        return f"{a['agree'].get(key, 0)}/{a['total'][key]} ({100 * a['agree'].get(key, 0) / a['total'][key]:.1f}%)"
+    def pct(key: str, agree: str = "agree", total: str = "total") -> str:
+        n, d = a[agree].get(key, 0), a[total].get(key, 0)
+        return f"{n}/{d} ({100 * n / d:.1f}%)" if d else "0/0"
 
-    decidable = f"; on decidable items {pct('decidable')}" if "decidable" in a["total"] else ""
-    print(f"\n{name}: {pct('all')}{decidable}")
+    print(f"\n{name}: {pct('all')}; on cases with a true/false verdict {pct('decidable')}")
     for key in sorted(k for k in a["total"] if k not in ("all", "decidable")):
-        print(f"  {key:<24} {pct(key)}")
+        print(f"  {key:<24} {pct(key):<18} decided: {pct(key, 'decidable_agree', 'decidable_total')}")
 
 
 def leniency(data: Path) -> dict[str, Any]:
@@ -165,7 +187,6 @@ def leniency(data: Path) -> dict[str, Any]:
     percentage or ratio (the ÷100 leniency). Only ``match_answer`` and the format readers are used, so the same
     function measures an older checkout (``PYTHONPATH=<old>/packages/core/src``).
     """
-    from finr1_core.answers import match_answer
     from finr1_core.formats.convfinqa import load_convfinqa
     from finr1_core.formats.finqa import load_finqa
 

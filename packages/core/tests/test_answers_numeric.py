@@ -57,7 +57,7 @@ CASES: list[tuple[str, object, bool | None, str | None]] = [
     ("\\boxed{1200\\%}", 12, True, None),
     ("\\boxed{12.5 \\text{ percent}}", 0.125, True, None),
     ("approximately 14.5%", 0.14464, True, None),
-    ("\\boxed{14.45\\%}", 0.14464, True, None),  # intermediate rounding, within 0.2%
+    ("\\boxed{14.45\\%}", 0.14464, True, None),  # intermediate rounding, within 1%
     ("\\boxed{14.3\\%}", 0.14464, False, None),
     ("\\boxed{0.1446}", "14.46%", True, None),
     ("\\boxed{25 \\text{ bps}}", 0.0025, True, None),

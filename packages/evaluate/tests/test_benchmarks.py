@@ -351,3 +351,18 @@ def test_tfns_ids_survive_another_row_order(tmp_path):
     original = {i.id: (i.question, i.reference) for i in get_benchmark("tfns").load(samples=True)}
     again = {i.id: (i.question, i.reference) for i in get_benchmark("tfns").load(shuffled)}
     assert again == original and len(original) == len(lines) - 1
+
+
+def test_benchmark_items_grade_the_same_through_match_item():
+    """`run` scores a BenchItem with its fields; the GRPO reward and `match` go through match_item: same verdicts."""
+    from finr1_core.answers import match_answer, match_item
+
+    replies = ["\\boxed{B}", "答案：A", "The change is \\boxed{-3.5\\%}.", "Sentiment: bullish", "是", "\\boxed{42}"]
+    for name in ("finqa", "convfinqa", "ant_finance", "tfns"):
+        for item in get_benchmark(name).load(samples=True):
+            for reply in replies:
+                by_fields = match_answer(
+                    reply, item.reference, item.answer_type, choices=item.choices, labels=item.labels,
+                    question=item.question or None,
+                )  # fmt: skip
+                assert match_item(reply, item) == by_fields, (name, item.id, reply)

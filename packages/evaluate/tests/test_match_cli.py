@@ -74,12 +74,12 @@ def test_match_to_file_and_counts(tmp_path: Path) -> None:
 
 def test_match_file_to_stream_and_rel_tol(tmp_path: Path) -> None:
     src = _write_jsonl(
-        tmp_path / "c.jsonl", [{"prediction": "\\boxed{3,280}", "reference": 3297.67, "answer_type": "numeric"}]
+        tmp_path / "c.jsonl", [{"prediction": "\\boxed{3,260}", "reference": 3297.67, "answer_type": "numeric"}]
     )
     buf = io.StringIO()
-    assert match_file(src, buf)["wrong"] == 1
-    assert match_file(src, io.StringIO(), rel_tol=0.01)["correct"] == 1
-    result = CliRunner().invoke(match_command, ["--input", str(src), "--rel-tol", "0.01"])
+    assert match_file(src, buf)["wrong"] == 1  # 1.1% off: beyond the default 1%
+    assert match_file(src, io.StringIO(), rel_tol=0.02)["correct"] == 1
+    result = CliRunner().invoke(match_command, ["--input", str(src), "--rel-tol", "0.02"])
     assert json.loads(result.stdout)["correct"] is True
 
 

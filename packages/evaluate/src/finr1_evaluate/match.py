@@ -152,7 +152,7 @@ def match_file(
     type=click.FloatRange(min=0.0),
     default=DEFAULT_REL_TOL,
     show_default=True,
-    help="Relative tolerance for numeric answers, on top of rounding to the shown precision.",
+    help="Relative tolerance for numeric answers, of the larger of the two numbers.",
 )
 def match_command(input_path: Path, output: str, rel_tol: float) -> None:
     """Grade model answers against gold answers by rule (numbers, letters, yes/no, labels)."""
