@@ -221,7 +221,7 @@ def leniency(data: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument(
         "--data", "--cases", dest="data", type=Path, default=DATA, help="Cases JSONL (default: %(default)s)."
     )
