@@ -52,14 +52,21 @@ def test_compose_pipeline_is_the_generated_project_of_the_full_recipe():
 
 
 @pytest.mark.parametrize("name", ["pipeline.yaml", "serve.yaml"])
-def test_compose_files_validate_against_the_compose_spec(name):
-    check_jsonschema = pytest.importorskip("check_jsonschema")
+def test_compose_files_validate_against_the_compose_spec(name, tmp_path):
+    pytest.importorskip("check_jsonschema")
     from check_jsonschema.cli.main_command import main
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(main, ["--builtin-schema", "vendor.compose-spec", str(REPO / "compose" / name)])
+    def validate(path):
+        return CliRunner().invoke(main, ["--builtin-schema", "vendor.compose-spec", str(path)])
+
+    result = validate(REPO / "compose" / name)
     assert result.exit_code == 0, result.output
-    assert check_jsonschema  # imported for the skip above
+    # The same file with a key the spec does not know must fail: the check really reads the file.
+    broken = yaml.safe_load((REPO / "compose" / name).read_text(encoding="utf-8"))
+    next(iter(broken["services"].values()))["no_such_compose_key"] = True
+    (tmp_path / name).write_text(yaml.safe_dump(broken), encoding="utf-8")
+    assert validate(tmp_path / name).exit_code != 0
 
 
 def test_stage_configs_load_with_each_tools_own_config_model():
@@ -69,9 +76,15 @@ def test_stage_configs_load_with_each_tools_own_config_model():
     judge = pytest.importorskip("finr1_judge.config")
     evaluate = pytest.importorskip("finr1_evaluate.config")
     for flavour in ("embedded", "fin-r1"):
-        load_config(distill.DistillConfig, REPO / "configs" / flavour / "distill.yaml")
-        load_config(judge.JudgeConfig, REPO / "configs" / flavour / "judge.yaml")
-        load_config(evaluate.EvalConfig, REPO / "configs" / flavour / "evaluate.yaml")
+        for model, name in (
+            (distill.DistillConfig, "distill"),
+            (judge.JudgeConfig, "judge"),
+            (evaluate.EvalConfig, "evaluate"),
+        ):
+            path = REPO / "configs" / flavour / f"{name}.yaml"
+            cfg = load_config(model, path)
+            keys = set(yaml.safe_load(path.read_text(encoding="utf-8")))
+            assert keys and cfg.model_fields_set == keys, path  # every key of the file is a field it set
 
 
 # --- the three runners' dry runs agree ----------------------------------------------------------------------

@@ -310,11 +310,20 @@ def test_docker_runner_stops_servers_after_their_last_step_and_cleans_up(pipelin
     assert ("remove", "demo-student") in events[events.index(("run", "demo-evaluate")) :]
     assert client.created_networks == ["demo-net"]
     assert "demo-distill says hello" in capsys.readouterr().err
+    assert _removed(client) == runs  # cleaned up: every container that ran was removed
 
     client = FakeClient(fail_step="judge")
     with pytest.raises(Finr1Error, match="step 'judge' exited with 3"):
         DockerRunner(Plan(cfg, REPO), client=client, poll_s=0).run()
     assert ("stop", "demo-judge-server") in client.events  # the server is stopped on failure too
+    ran = [name for event, name in client.events if event == "run"]
+    assert ran == ["demo-distill", "demo-judge-server", "demo-judge"] and _removed(client) == ran
+
+
+def _removed(client):
+    """Names of the containers the runner removed, in the order they were started."""
+    order = [name for event, name in client.events if event == "run"]
+    return sorted({name for event, name in client.events if event == "remove"}, key=order.index)
 
 
 def test_docker_runner_reports_a_server_that_exits(pipeline_file, monkeypatch, tmp_path):

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from finr1_core.errors import InputError
 from finr1_core.formats import EvalIndex, build_eval_index, fi500k_split
 from finr1_core.schemas import SourceItem, to_dataset
-from finr1_core.testing.pytest_plugin import hub_server  # noqa: F401  (session Hub test server fixture)
 from finr1_distill.sources import SOURCES, decontaminate, get_source, sample_path, sources_command
 
 SHARED = Path(os.environ.get("FINR1_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data")
@@ -270,7 +269,7 @@ def test_adapters_on_shared_data(name, split, count):
 # --- the Hub (the in-memory Hub-compatible test server) --------------------------------------------------------
 
 
-def test_hub_reading_of_original_files_and_tables(hub_server, tmp_path):  # noqa: F811
+def test_hub_reading_of_original_files_and_tables(hub_server, tmp_path):
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_server.url)

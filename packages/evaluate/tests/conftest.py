@@ -13,8 +13,9 @@ import pytest
 
 from finr1_core.testing.fake_openai import FakeAnswer
 
-# The in-memory Hub test server for the session, started before huggingface_hub/datasets are imported (they read
-# HF_ENDPOINT at import); provides the `hub_server` and `hub_repo_id` fixtures.
+# Shared guards (finr1_core.testing.guards: loopback only, nothing left behind) plus the session's Hub test server,
+# wired into HF_ENDPOINT/HF_HOME in pytest_configure, before test modules import huggingface_hub or datasets.
+# A star import (not `pytest_plugins`) so it works from a non-root conftest.
 from finr1_core.testing.pytest_plugin import *  # noqa: F403
 
 # ../shared/data as seen from the project root (DATA.md); FINR1_SHARED_DATA overrides it.

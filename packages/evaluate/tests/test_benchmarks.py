@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from finr1_core.errors import ConfigError, InputError
-from finr1_core.testing.pytest_plugin import hub_server  # noqa: F401  (session Hub test server fixture)
 from finr1_evaluate.benchmarks import (
     BENCHMARKS,
     HEADLINE,
@@ -321,7 +320,7 @@ def test_shared_convfinqa_strata_and_sampling(shared):
 # --- the Hub (the in-memory Hub-compatible test server) --------------------------------------------------------
 
 
-def test_hub_reading(hub_server):  # noqa: F811
+def test_hub_reading(hub_server):
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_server.url)
