@@ -198,21 +198,21 @@ def test_truncated_empty_and_failed_calls_are_kept_as_flagged_rows(tmp_path, cap
     def fault(request, attempt):
         return "400" if "number 3:" in request["messages"][-1]["content"] else None
 
-    items = _items_file(tmp_path, 5)
+    items = _items_file(tmp_path, 12)  # 4 flagged of 12: above the default min_usable (0.5)
     out = tmp_path / "out"
     with FakeOpenAIServer(answers=answer, fault_fn=fault) as server:
         assert main(_flags(server, out, "--source", "jsonl", "--data", str(items))) == 0
     rows = {r.id: r for r in _rows(out)}
-    assert len(rows) == 5
+    assert len(rows) == 12
     assert rows["jsonl/q0"].error.startswith("truncated") and rows["jsonl/q0"].finish_reason == "length"
     assert rows["jsonl/q1"].error.startswith("empty reasoning")
     assert rows["jsonl/q2"].error.startswith("empty final answer")
     assert "HTTP 400" in rows["jsonl/q3"].error
     assert rows["jsonl/q4"].error is None and rows["jsonl/q4"].completion == "\\boxed{6}"
     line = capsys.readouterr().out
-    assert "1 usable" in line and "request failed 1" in line and "truncated 1" in line
+    assert "8 usable" in line and "request failed 1" in line and "truncated 1" in line
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "| jsonl | 5 | 0 | 5 | 5 | 1 | 1 | 1 | 1 | 1 |" in card
+    assert "| jsonl | 12 | 0 | 12 | 12 | 8 | 1 | 1 | 1 | 1 |" in card
 
 
 def test_shards_write_disjoint_parts_of_one_dataset(teacher, tmp_path, capsys):

@@ -312,7 +312,7 @@ def test_two_judges_must_agree(tmp_path):
     assert (
         row.answer_score is None
         and "[fake-model #0]" in row.judge_answer_raw
-        and "[second #1]" in row.judge_answer_raw
+        and "[second #0]" in row.judge_answer_raw  # [judge #repeat]
     )
 
 
