@@ -122,6 +122,17 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def min_usable_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared ``--min-usable SHARE`` option of the stages that call a model (see ``runner.usable``)."""
+    return click.option(
+        "--min-usable",
+        type=click.FloatRange(0, 1),
+        default=None,
+        metavar="SHARE",
+        help="Fail (no output) when fewer than this share of the model calls are usable (default 0.5; 0: never).",
+    )(func)
+
+
 def flag_overrides(values: Mapping[str, Any], keys: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Config overrides from a command's flag values, and the flag that sets each key.
 

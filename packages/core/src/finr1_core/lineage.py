@@ -211,7 +211,9 @@ def render_card(
         config_yaml = yaml.safe_dump(lineage.config, sort_keys=False, allow_unicode=True, width=1000)
         lines += ["Effective configuration (secrets removed):", "", "```yaml", config_yaml.rstrip(), "```", ""]
     lines.append(f"The same record, machine-readable, is in `{LINEAGE_FILENAME}`.")
-    return "\n".join(lines) + "\n"
+    # The config is redacted already; the tool's body and the refs are free text, so the whole card goes through
+    # the one redaction policy too (an error text or a URL with credentials quoted in a summary).
+    return redact_text("\n".join(lines) + "\n")
 
 
 def read_lineage(ref: Any) -> Lineage | None:

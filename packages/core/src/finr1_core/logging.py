@@ -122,4 +122,7 @@ def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") ->
     if level.upper() != "DEBUG":
         for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "huggingface_hub", "datasets", "openai"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # datasets' parquet reader logs an ERROR ("Failed to read schema …") through its own handler and then
+        # raises; finr1 reports that exception as one line, so the log record only doubles (or triples) it.
+        logging.getLogger("datasets.packaged_modules.parquet.parquet").setLevel(logging.CRITICAL)
     logging.captureWarnings(True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, echo, flag_overrides, run, tool_group
+from finr1_core.cli import config_option, echo, flag_overrides, min_usable_option, run, tool_group
 from finr1_distill.sources import sources_command
 
 cli = tool_group(
@@ -53,13 +53,7 @@ FLAG_KEYS = {
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N items per source.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Teacher max_tokens (default 16384).")
 @click.option("--shard", default=None, metavar="I/N", help="Distil only shard I of N (0-based), split by item id.")
-@click.option(
-    "--min-usable",
-    type=click.FloatRange(0, 1),
-    default=None,
-    metavar="SHARE",
-    help="Fail (no output) when fewer than this share of the model calls are usable (default 0.5; 0: never).",
-)
+@min_usable_option
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
 def run_command(config_path: str | None, sources: tuple[str, ...], data: str | None, **flags: Any) -> None:
     """Distil reasoning traces from a teacher into a dataset (resumable: run again after a crash)."""

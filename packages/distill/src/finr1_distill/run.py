@@ -34,8 +34,8 @@ from typing import Any
 
 from finr1_core.errors import ConfigError, Finr1Error, InputError
 from finr1_core.lineage import InputRecord
-from finr1_core.runner import UsableCount, check_usable
-from finr1_core.schemas import DistilledRow, SourceItem, Usage
+from finr1_core.runner import UsableCount, check_usable, usage_record
+from finr1_core.schemas import DistilledRow, SourceItem
 from finr1_core.stage import Shard, Stage, fingerprint_path, parse_shard
 from finr1_distill import __version__
 from finr1_distill.config import DistillConfig, SourceSpec
@@ -160,14 +160,6 @@ def _requests(items: list[SourceItem], config: DistillConfig) -> Iterator[Any]:
             yield ChatRequest(item.id, sample, messages, dict(params))
 
 
-def _usage(raw: dict[str, Any] | None) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    values = {k: raw[k] for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool)}
-    return Usage(**values) if values else None
-
-
 def split_final_answer(content: str) -> tuple[str, str]:
     """Split a plain chain-of-thought answer into ``(reasoning, final answer)``.
 
@@ -226,7 +218,7 @@ def distilled_row(item: SourceItem, result: Any, teacher: str) -> DistilledRow:
         reasoning=result.reasoning or None,
         completion=result.completion or None,
         finish_reason=result.finish_reason,
-        usage=_usage(result.usage),
+        usage=usage_record(result.usage),
         latency_s=result.latency_s,
         error=error,
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, echo, flag_overrides, run, tool_group
+from finr1_core.cli import config_option, echo, flag_overrides, min_usable_option, run, tool_group
 
 cli = tool_group(
     "finr1-judge",
@@ -43,13 +43,7 @@ FLAG_KEYS = {
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Requests in flight at once.")
 @click.option("--shard", default=None, metavar="I/N", help="Judge only shard I of N (0-based), split by item id.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Judge only the first N rows (smoke runs).")
-@click.option(
-    "--min-usable",
-    type=click.FloatRange(0, 1),
-    default=None,
-    metavar="SHARE",
-    help="Fail (no output) when fewer than this share of the model calls are usable (default 0.5; 0: never).",
-)
+@min_usable_option
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
 def run_command(config_path: str | None, **flags: Any) -> None:
     """Judge distilled traces in two rounds and route them to sft, rl and rejected (resumable)."""

@@ -202,12 +202,25 @@ def verifiable(row: DistilledRow) -> bool:
     return match_answer(boxed, row.reference, row.answer_type, choices=row.choices, labels=row.labels).correct is True
 
 
+#: Columns of a distilled row that have defaults in the schema but that judging cannot do without: filling them
+#: in would reject every row as "format" (no trace, no answer) and still exit 0.
+REQUIRED_COLUMNS = ("reasoning", "completion", "error")
+
+
 def _read_rows(stage: Stage, config: JudgeConfig) -> list[DistilledRow]:
     from finr1_core.schemas import from_rows, require_columns
 
     ds = stage.read_dataset(config.input, split=config.input_split)
     source = f"{config.input} split {config.input_split}"
     require_columns(ds.column_names, DistilledRow, source=source)
+    missing = [name for name in REQUIRED_COLUMNS if name not in ds.column_names]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; judge reads finr1-distill output "
+            "(a DistilledRow per row: the trace in reasoning, the final answer in completion, error null)"
+        )
+    if len(ds) == 0:
+        raise InputError(f"{source}: no rows to judge; check --input and input_split")
     rows = list(from_rows(DistilledRow, ds, source=source))
     seen: set[tuple[str, int]] = set()
     for row in rows:

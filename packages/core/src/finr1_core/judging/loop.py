@@ -23,7 +23,8 @@ is sent again, an ask that got an unusable *reply* is not (the next ask is made 
 A reply is judged by ``parse(answer_text, prompt_text)`` (:func:`~finr1_core.judging.parse_verdict` by
 default) after three checks of its own: a failed call (``call_failed``), an answer that arrived only
 as ``reasoning_content`` with ``content`` null (``reasoning_only``: a reasoning parser on an instruct
-judge — the loop logs the fix), and an unusable reply cut by ``max_tokens`` (``truncated``).
+judge — the loop logs the fix), and a reply without a verdict that was cut by ``max_tokens``
+(``truncated``: the verdict may have been cut off).
 """
 
 from __future__ import annotations
@@ -36,7 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finr1_core.judging.verdicts import CALL_FAILED, REASONING_ONLY, TRUNCATED, Verdict, majority, parse_verdict
+from finr1_core.judging.verdicts import (
+    CALL_FAILED,
+    EMPTY,
+    INCOMPLETE,
+    NONE,
+    REASONING_ONLY,
+    TRUNCATED,
+    Verdict,
+    majority,
+    parse_verdict,
+)
 from finr1_core.runner import ChatRequest, ChatResult, EndpointConfig, UsableCount, check_endpoint, read_results
 from finr1_core.runner import run_chat as _run_chat
 
@@ -145,7 +156,8 @@ def judge_reply(result: ChatResult, prompt: str, parse: VerdictParser) -> tuple[
     if result.answer_in_reasoning_only:
         return Verdict(None, REASONING_ONLY), f"(content empty; reasoning_content: {result.reasoning})"
     verdict = parse(result.completion, prompt)
-    if not verdict.usable and result.finish_reason == "length":
+    if verdict.problem in (NONE, INCOMPLETE, EMPTY) and result.finish_reason == "length":
+        # The verdict may have been cut off: say so (raise max_tokens). An echo or a hedge stays what it is.
         verdict = Verdict(None, TRUNCATED, verdict.criteria)
     return verdict, result.content if result.content is not None else result.completion
 

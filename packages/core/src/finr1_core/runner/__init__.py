@@ -37,6 +37,7 @@ from finr1_core.runner.records import (
     parse_chat_response,
     parse_completions_response,
     split_reasoning,
+    usage_record,
 )
 from finr1_core.runner.results import ResultLog, iter_results, read_results
 from finr1_core.runner.run import CHAT_ROUTE, RunInterrupted, arun_chat, run_chat, run_completions
@@ -69,4 +70,5 @@ __all__ = [
     "run_chat",
     "run_completions",
     "split_reasoning",
+    "usage_record",
 ]

@@ -243,6 +243,21 @@ class ChatResult:
         )
 
 
+def usage_record(raw: Any) -> Any:
+    """A server's ``usage`` object as :class:`finr1_core.schemas.Usage` (``None`` when it has no token counts).
+
+    Only integer counts are kept (some servers send nulls, floats or extra fields); one copy for every stage
+    that stores usage in its rows (distill's rows, evaluate's samples).
+    """
+    from finr1_core.schemas import Usage
+
+    if not isinstance(raw, dict):
+        return None
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    values = {k: raw[k] for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool)}
+    return Usage(**values) if values else None
+
+
 @dataclass(slots=True)
 class RunSummary:
     """Counts for one :func:`~finr1_core.runner.run_chat` call.
