@@ -7,6 +7,8 @@
   ``nox -s pipeline -- --config configs/pipeline/fin-r1.yaml`` the real recipe;
   ``nox -s pipeline -- --runner docker|compose`` the same chain as containers
 - ``nox -s images``                build the five tool images ``finr1-<tool>:<version>``
+- ``nox -s packages``              build every published package's wheel and sdist, ``twine check`` them, and
+  install each tool alone next to finr1-core from those files in a clean venv (``--help``, ``env``)
 
 Installs always go through ``constraints.txt``; torch is installed first and on its own so that pip
 takes the local CPU wheel on CPU machines (TOOLING.md §1) and the CUDA build on GPU machines.
@@ -113,6 +115,35 @@ def pipeline(session: nox.Session) -> None:
         packages += ["-e", f"packages/{tool}[cpu]" if tool == "serve" else f"packages/{tool}"]
     session.install("-c", CONSTRAINTS, *packages)
     session.run("finr1-pipeline", "run", *session.posargs, env={"TOKENIZERS_PARALLELISM": "false"})
+
+
+PUBLISHED = ("core", *TOOLS)  # the pipeline package is not published (classifier "Private :: Do Not Upload")
+
+
+@nox.session
+def packages(session: nox.Session) -> None:
+    """Build, check and install each published package alone from its own wheel, next to finr1-core."""
+    session.install("-c", CONSTRAINTS, "build", "twine")
+    tmp = Path(session.create_tmp())
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in PUBLISHED:
+        # `python -m build` makes the sdist first and the wheel from that sdist, so a file missing from the
+        # sdist fails here rather than for the first user who installs from it.
+        session.run("python", "-m", "build", "--outdir", str(dist / package), f"packages/{package}", silent=True)
+    session.run("twine", "check", "--strict", *sorted(str(f) for f in dist.glob("*/*")))
+    core_wheel = next((dist / "core").glob("*.whl"))
+    for tool in TOOLS:
+        venv = tmp / f"venv-{tool}"
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run("python", "-m", "venv", str(venv), silent=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", CONSTRAINTS]
+        if tool == "train":  # trl needs torch; serve needs it only for its `cpu` extra
+            session.run(*pip, TORCH, external=True, silent=True)  # the local CPU wheel first (TOOLING.md §1)
+        session.run(*pip, str(core_wheel), str(next((dist / tool).glob("*.whl"))), external=True, silent=True)
+        cli = str(venv / "bin" / f"finr1-{tool}")
+        session.run(cli, "--help", external=True, silent=True)
+        session.run(cli, "env", external=True)
 
 
 @nox.session

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -141,17 +140,15 @@ def test_retry_after_http_date_is_sent_verbatim() -> None:
 
 
 def test_malformed_drop_and_hang_faults() -> None:
-    with FakeOpenAIServer(fault_fn=lambda req, attempt: _user_text(req), hang_s=5) as server:
+    with FakeOpenAIServer(fault_fn=lambda req, attempt: _user_text(req), hang_s=120) as server:
         malformed = _post(server, "malformed")
         assert malformed.status_code == 200
         with pytest.raises(json.JSONDecodeError):
             json.loads(malformed.content)
         with pytest.raises(httpx.TransportError):
             _post(server, "drop")
-        start = time.monotonic()
-        with pytest.raises(httpx.ReadTimeout):
-            _post(server, "hang", timeout=0.3)
-        assert time.monotonic() - start < 2
+        with pytest.raises(httpx.ReadTimeout):  # only the client's own 0.3 s read timeout raises this
+            _post(server, "hang", timeout=0.3)  # the server would hold it for 120 s
         assert server.stats().faults == {"malformed": 1, "drop": 1, "hang": 1}
         assert _post(server, "fine").status_code == 200  # the server still serves after all that
 
@@ -210,12 +207,10 @@ def test_256_concurrent_requests_at_half_a_second() -> None:
         return await asyncio.gather(*(one(port) for _ in range(256)))
 
     with FakeOpenAIServer(latency_s=0.5) as server:
-        start = time.monotonic()
         statuses = asyncio.run(main(server.port))
-        elapsed = time.monotonic() - start
+        # All 256 were held at once (a counter, not a stopwatch: a loaded machine cannot make this flake).
         assert server.stats().max_in_flight == 256
     assert statuses == [200] * 256
-    assert elapsed < 1.5, elapsed
 
 
 def test_subprocess_mode_and_stats_endpoint() -> None:

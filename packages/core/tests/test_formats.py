@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -368,7 +370,14 @@ def test_fi500k_split_is_a_deterministic_tenth():
     users = [f"Question number {i}: what is a bond ladder?" for i in range(3000)]
     test = [u for u in users if fi500k_split(u) == "test"]
     assert 0.08 < len(test) / len(users) < 0.12
-    assert [fi500k_split(u) for u in users[:50]] == [fi500k_split(u) for u in users[:50]]
+    # Deterministic means the same in another process (another hash seed): the split is a held-out set on disk.
+    code = (
+        "import json; from finr1_core.formats import fi500k_split; "
+        "print(json.dumps([fi500k_split(f'Question number {i}: what is a bond ladder?') for i in range(3000)]))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "4321"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert json.loads(other.stdout) == [fi500k_split(u) for u in users]
     assert fi500k_split("What is EBITDA?") == fi500k_split("  what is EBITDA ")  # normalised text decides
 
 

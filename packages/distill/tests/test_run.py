@@ -100,20 +100,6 @@ def _expected_items(*names: str) -> list[str]:
     return [item.id for name in names for item in get_source(name).load(samples=True)]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_log_handlers():
-    """Each CLI call installs a stderr handler on the root logger; drop it after the test, whose captured
-    stderr is closed by then, so later library logging cannot write to a closed stream."""
-    import logging
-
-    root = logging.getLogger()
-    before = list(root.handlers)
-    yield
-    for handler in list(root.handlers):
-        if handler not in before:
-            root.removeHandler(handler)
-
-
 # --- happy paths ------------------------------------------------------------------------------------------
 
 

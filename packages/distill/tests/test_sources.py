@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from finr1_core.errors import InputError
 from finr1_core.formats import EvalIndex, build_eval_index, fi500k_split
 from finr1_core.schemas import SourceItem, to_dataset
-from finr1_core.testing.pytest_plugin import hub_server  # noqa: F401  (session Hub test server fixture)
 from finr1_distill.sources import SOURCES, decontaminate, get_source, sample_path, sources_command
 
 SHARED = Path(os.environ.get("FINR1_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data")
@@ -270,7 +269,7 @@ def test_adapters_on_shared_data(name, split, count):
 # --- the Hub (the in-memory Hub-compatible test server) --------------------------------------------------------
 
 
-def test_hub_reading_of_original_files_and_tables(hub_server, tmp_path):  # noqa: F811
+def test_hub_reading_of_original_files_and_tables(hub_server, tmp_path):
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_server.url)
@@ -311,3 +310,37 @@ def test_hub_reading_of_original_files_and_tables(hub_server, tmp_path):  # noqa
     with pytest.raises(InputError) as exc:
         list(get_source("tfns").load(hub_id=f"{hub_server.user}/no-such-set"))
     assert "cannot read from the Hub" in one_line(exc) and "--data PATH" in str(exc.value)
+
+
+def test_fincuge_train_files_with_a_stray_header_row(tmp_path, caplog):
+    """The upstream train files of finne and finnsp (ssymmetry/BBT-FinCUGE-Applications 654d132) each hold one
+    row of CSV column names among the data; it is skipped with a warning, and ids keep the row positions."""
+    root = tmp_path / "FinCUGE_Publish"
+    (root / "finne").mkdir(parents=True)
+    rows = [["公司业绩大幅增长", "1.0"], ["trainingSourceData", "Sentiment"], ["股价连续下跌", "0.0"]]
+    (root / "finne" / "train_list.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    (root / "finnsp").mkdir()
+    header = ["\ufeffid", "title", "text", "entity", "negative", "key_entity"]
+    data = ["a1", "标题", "某公司涉嫌诈骗", "某公司", "1", "某公司"]
+    (root / "finnsp" / "train_list.json").write_text(json.dumps([header, data], ensure_ascii=False), encoding="utf-8")
+    items = list(get_source("fincuge").load(root))
+    assert [i.id for i in items] == [
+        "fincuge/finne/0",
+        "fincuge/finne/2",
+        "fincuge/finnsp/a1",
+    ]  # finnsp rows carry their own id
+    assert "skipped 1 row(s) of column names" in caplog.text
+    # A malformed data row is still an error naming the file and row.
+    rows[2] = ["股价连续下跌", "0.7"]
+    (root / "finne" / "train_list.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(InputError, match=r"finne/train_list.json row 2: score must be"):
+        list(get_source("fincuge:finne").load(root))
+
+
+def test_sources_without_a_hub_copy_say_how_to_get_them():
+    with pytest.raises(InputError) as exc:
+        list(get_source("fincuge").load())
+    assert "git clone https://github.com/ssymmetry/BBT-FinCUGE-Applications" in one_line(exc)
+    with pytest.raises(InputError) as exc:
+        list(get_source("ant_finance").load())
+    assert "no training split" in one_line(exc) and "evaluation set" in one_line(exc)

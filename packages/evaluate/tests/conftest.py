@@ -13,6 +13,11 @@ import pytest
 
 from finr1_core.testing.fake_openai import FakeAnswer
 
+# Shared guards (finr1_core.testing.guards: loopback only, nothing left behind) plus the session's Hub test server,
+# wired into HF_ENDPOINT/HF_HOME in pytest_configure, before test modules import huggingface_hub or datasets.
+# A star import (not `pytest_plugins`) so it works from a non-root conftest.
+from finr1_core.testing.pytest_plugin import *  # noqa: F403
+
 # ../shared/data as seen from the project root (DATA.md); FINR1_SHARED_DATA overrides it.
 SHARED_DATA = Path(
     os.environ.get("FINR1_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -136,14 +141,31 @@ def run_cli(argv: list[str]) -> int:
     return main([*argv, "--no-progress"] if argv and argv[0] == "run" else argv)
 
 
-def read_samples(output: Path) -> list[dict[str, Any]]:
-    """The rows of OUTPUT/samples.jsonl."""
-    return [json.loads(line) for line in (output / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+def read_samples(output: Path | str) -> list[dict[str, Any]]:
+    """Every sample row of an evaluation artifact (all benchmark splits, in split order)."""
+    from finr1_core.refs import load_dataset_ref
+
+    data, _ = load_dataset_ref(str(output))
+    return [dict(row) for split in data.values() for row in split]
 
 
-def read_results(output: Path) -> dict[str, Any]:
-    """OUTPUT/results.json."""
-    return json.loads((output / "results.json").read_text(encoding="utf-8"))
+def read_results(output: Path | str) -> dict[str, Any]:
+    """The evaluation record of an artifact (lineage.json's `evaluation`), as `report` reads it."""
+    from finr1_evaluate.report import load_results
+
+    return load_results(output)
+
+
+def read_evaluation(output: Path | str) -> Any:
+    """(lineage, input record) of a complete evaluation artifact, or None (finr1_evaluate.artifact)."""
+    from finr1_evaluate.artifact import read_evaluation as read
+
+    return read(str(output))
+
+
+def read_lineage(output: Path | str) -> dict[str, Any]:
+    """The artifact's lineage.json (local folder) as a dict."""
+    return json.loads((Path(output) / "lineage.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture

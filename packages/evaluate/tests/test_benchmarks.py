@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from finr1_core.errors import ConfigError, InputError
-from finr1_core.testing.pytest_plugin import hub_server  # noqa: F401  (session Hub test server fixture)
 from finr1_evaluate.benchmarks import (
     BENCHMARKS,
     HEADLINE,
@@ -204,7 +203,8 @@ def test_yaml_benchmark(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "error", "expected"),
     [
-        ({"answer_kind": "choice"}, ConfigError, "key 'answer_kind': Extra inputs are not permitted"),
+        ({"answer_kind": "choice"}, ConfigError, "unknown key 'answer_kind': did you mean 'answer_type'?"),
+        ({"stepz": 3}, ConfigError, "mini_exam.yaml: unknown key 'stepz': remove or rename it (keys: name, data,"),
         ({"answer_type": "letter"}, ConfigError, "key 'answer_type'"),
         ({"template": "{question} \\boxed{}"}, ConfigError, "key 'template': use named fields"),
         ({"category_column": "topic"}, InputError, "exam.csv line 2: missing column(s) topic"),
@@ -215,6 +215,17 @@ def test_yaml_benchmark_errors_name_file_and_key(tmp_path, overrides, error, exp
     with pytest.raises(error) as exc:
         load_yaml_benchmark(write_yaml_bench(tmp_path, **overrides)).load()
     assert expected in one_line(exc)
+
+
+def test_yaml_benchmark_typo_is_named_not_reported_as_a_missing_key(tmp_path):
+    """Issue 14: `answer_typ` (a typo) used to be reported as "key 'answer_type': Field required" only."""
+    path = write_yaml_bench(tmp_path)
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    spec["answer_typ"] = spec.pop("answer_type")
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_yaml_benchmark(path)
+    assert f"{path}: unknown key 'answer_typ': did you mean 'answer_type'?" in one_line(exc)
 
 
 def test_a_user_adapter_class_registers(tmp_path):
@@ -307,7 +318,7 @@ def test_shared_convfinqa_strata_and_sampling(shared):
 # --- the Hub (the in-memory Hub-compatible test server) --------------------------------------------------------
 
 
-def test_hub_reading(hub_server):  # noqa: F811
+def test_hub_reading(hub_server):
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_server.url)

@@ -21,59 +21,34 @@ def _run(ev, server, output, *extra: str) -> int:
     return ev.run_cli(["run", "--base-url", server.base_url, "--model", MODEL, "--output", str(output), *extra])
 
 
-def test_second_run_makes_no_model_requests_and_rescore_uses_a_new_judge(ev, tmp_path):
+def test_second_run_makes_no_model_requests_and_rescore_uses_a_new_judge(ev, tmp_path, capsys):
     items = get_benchmark("finqa").load(samples=True)
     script = ev.ScriptedModel(items, ev.wrong_answer)
     with FakeOpenAIServer(script, model=MODEL) as server:
         assert _run(ev, server, tmp_path, "--benchmark", "finqa", "--samples") == 0
         assert server.stats().chat_requests == len(items)
+        lineage = (tmp_path / "lineage.json").read_bytes()
         server.reset_stats()
+        capsys.readouterr()
         assert _run(ev, server, tmp_path, "--benchmark", "finqa", "--samples") == 0
-        assert server.stats().chat_requests == 0  # every response came from the cache
+        assert server.stats().chat_requests == 0  # the output is complete for this config: left alone
+        assert "left alone" in capsys.readouterr().out
+        assert (tmp_path / "lineage.json").read_bytes() == lineage  # not rewritten
         first = ev.read_results(tmp_path)["benchmarks"]["finqa"]
         assert first["accuracy"] == 0.0
         url = server.base_url
-    # The model server is gone: --rescore needs no model endpoint, and a new (lenient) judge re-scores.
+    # The model server is gone: --rescore needs no model endpoint; it scores the responses stored in the
+    # artifact again, here with a new (lenient) judge. Another judge is another config: --force replaces it.
+    rescore = ["run", "--model", MODEL, "--output", str(tmp_path), "--benchmark", "finqa", "--samples", "--rescore"]
     with FakeOpenAIServer(lambda r: "\\boxed{1}", model="judge2") as judge:
-        rc = ev.run_cli(
-            [
-                "run",
-                "--model",
-                MODEL,
-                "--output",
-                str(tmp_path),
-                "--benchmark",
-                "finqa",
-                "--samples",
-                "--rescore",
-                "--judge-base-url",
-                judge.base_url,
-                "--judge-model",
-                "judge2",
-            ]
-        )
-        assert rc == 0
+        judge_args = ["--judge-base-url", judge.base_url, "--judge-model", "judge2"]
+        assert ev.run_cli([*rescore, *judge_args]) == 1
+        assert "judge.model" in capsys.readouterr().err and judge.stats().chat_requests == 0
+        assert ev.run_cli([*rescore, *judge_args, "--force"]) == 0
         assert judge.stats().chat_requests == len(items)
         judge.reset_stats()
-        # rescoring again with the same judge reuses its cached verdicts too
-        rc = ev.run_cli(
-            [
-                "run",
-                "--model",
-                MODEL,
-                "--output",
-                str(tmp_path),
-                "--benchmark",
-                "finqa",
-                "--samples",
-                "--rescore",
-                "--judge-base-url",
-                judge.base_url,
-                "--judge-model",
-                "judge2",
-            ]
-        )
-        assert rc == 0 and judge.stats().chat_requests == 0
+        # rescoring again with the same judge: the output is complete for it, nothing is asked
+        assert ev.run_cli([*rescore, *judge_args]) == 0 and judge.stats().chat_requests == 0
     rescored = ev.read_results(tmp_path)["benchmarks"]["finqa"]
     assert rescored["rule_only"]["accuracy"] == 0.0 and rescored["accuracy"] == 100.0
     assert rescored["sampled_ids"] == first["sampled_ids"]
@@ -89,6 +64,7 @@ def test_second_run_makes_no_model_requests_and_rescore_uses_a_new_judge(ev, tmp
             "finqa",
             "--samples",
             "--rescore",
+            "--force",
             "--temperature",
             "0.1",
             "--base-url",
@@ -96,30 +72,73 @@ def test_second_run_makes_no_model_requests_and_rescore_uses_a_new_judge(ev, tmp
         ]
     )
     assert rc == 1
+    assert "--rescore: no responses" in capsys.readouterr().err
 
 
 def test_failed_requests_are_retried_on_the_next_run_only(ev, tmp_path):
     items = get_benchmark("tfns").load(samples=True)
     script = ev.ScriptedModel(items, ev.gold_answer)
-    failing = {items[0].messages[-1]["content"], items[1].messages[-1]["content"]}
+    failing = {items[0].messages[-1]["content"]}
     cfg = tmp_path / "no-retries.yaml"
-    cfg.write_text("model:\n  max_retries: 0\n", encoding="utf-8")
+    cfg.write_text("model:\n  max_retries: 0\nmin_usable:\n  generations: 0.8\n", encoding="utf-8")
+    out = tmp_path / "out"
 
     def fault(request, attempt):
         return "500" if request["messages"][-1]["content"] in failing else None
 
     with FakeOpenAIServer(script, model=MODEL, fault_fn=fault) as server:
-        assert _run(ev, server, tmp_path, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 0
-    entry = ev.read_results(tmp_path)["benchmarks"]["tfns"]
-    assert entry["generation_errors"] == 2 and entry["n_scored"] == len(items) - 2 and entry["accuracy"] == 100.0
-    errors = [r for r in ev.read_samples(tmp_path) if r["error"]]
-    assert len(errors) == 2 and all(r["error"].startswith("generation_error") for r in errors)
+        assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 0
+    entry = ev.read_results(out)["benchmarks"]["tfns"]
+    assert entry["generation_errors"] == 1 and entry["n_scored"] == len(items) - 1 and entry["accuracy"] == 100.0
+    errors = [r for r in ev.read_samples(out) if r["error"]]
+    assert len(errors) == 1 and errors[0]["error"].startswith("generation_error")
+    # complete (7 of 8 usable is above the 0.8 asked for): the same command leaves it alone; --force redoes it
     with FakeOpenAIServer(script, model=MODEL) as server:
-        assert _run(ev, server, tmp_path, "--benchmark", "tfns", "--samples") == 0
-        assert server.stats().chat_requests == 2  # only the two failures are sent again
-        assert set(server.stats().by_item) == failing
-    entry = ev.read_results(tmp_path)["benchmarks"]["tfns"]
+        assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 0
+        assert server.stats().chat_requests == 0
+        assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg), "--force") == 0
+        assert server.stats().chat_requests == len(items)
+    entry = ev.read_results(out)["benchmarks"]["tfns"]
     assert entry["generation_errors"] == 0 and entry["n_scored"] == len(items)
+
+
+def test_too_few_usable_generations_fail_without_lineage_and_resume(ev, tmp_path, capsys):
+    """Issue 14: a run whose usable share is below min_usable exits 1, writes no lineage, keeps the cache."""
+    items = get_benchmark("tfns").load(samples=True)
+    script = ev.ScriptedModel(items, ev.gold_answer)
+    failing = {it.messages[-1]["content"] for it in items[:3]}  # 5 of 8 usable: 62% < 90%
+    cfg = tmp_path / "no-retries.yaml"
+    cfg.write_text("model:\n  max_retries: 0\n", encoding="utf-8")
+    out = tmp_path / "out"
+
+    def fault(request, attempt):
+        return "500" if request["messages"][-1]["content"] in failing else None
+
+    with FakeOpenAIServer(script, model=MODEL, fault_fn=fault) as server:
+        assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "tfns: only 5 of 8 generations are usable" in err and "min_usable.generations" in err
+    assert "HTTP 500" in err and "run the same command again" in err
+    assert not (out / "lineage.json").exists() and ev.read_evaluation(out) is None
+    with FakeOpenAIServer(script, model=MODEL) as server:
+        assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 0
+        assert server.stats().chat_requests == 3  # only the three failures are sent again
+        assert set(server.stats().by_item) == failing
+    entry = ev.read_results(out)["benchmarks"]["tfns"]
+    assert entry["generation_errors"] == 0 and entry["n_scored"] == len(items) and entry["accuracy"] == 100.0
+
+
+def test_empty_answers_are_not_usable_generations(ev, tmp_path, capsys):
+    """A reasoning parser on a non-reasoning model sends content null: 0% with 100% extraction failures is a failure."""
+    from finr1_core.testing.fake_openai import FakeAnswer
+
+    items = get_benchmark("tfns").load(samples=True)
+    with FakeOpenAIServer(lambda r: FakeAnswer("", reasoning="The answer is Bullish."), model=MODEL) as server:
+        assert _run(ev, server, tmp_path / "out", "--benchmark", "tfns", "--samples") == 1
+        assert server.stats().chat_requests == len(items)
+    err = capsys.readouterr().err
+    assert f"only 0 of {len(items)} generations are usable" in err and "empty answers" in err
+    assert not (tmp_path / "out" / "lineage.json").exists()
 
 
 def test_killed_run_resumes_without_repeating_finished_requests(ev, tmp_path):
@@ -151,7 +170,7 @@ def test_killed_run_resumes_without_repeating_finished_requests(ev, tmp_path):
         deadline = time.monotonic() + 60
         log = None
         while time.monotonic() < deadline:
-            logs = list((out / "cache").glob("*/convfinqa.jsonl")) if (out / "cache").exists() else []
+            logs = list(out.glob(".finr1-work/run/cache/*/convfinqa.jsonl"))
             if logs and len(logs[0].read_text(encoding="utf-8").splitlines()) >= 3:
                 log = logs[0]
                 break
@@ -161,7 +180,7 @@ def test_killed_run_resumes_without_repeating_finished_requests(ev, tmp_path):
         proc.wait(timeout=10)
         done_before = {json.loads(line)["item_id"] for line in log.read_text(encoding="utf-8").splitlines()}
         assert 3 <= len(done_before) < len(items)
-        assert not (out / "results.json").exists()
+        assert not (out / "lineage.json").exists()
         server.reset_stats()
         server.latency_s = 0.0
         assert _run(ev, server, out, "--benchmark", "convfinqa", "--samples", "--concurrency", "1") == 0
@@ -186,16 +205,16 @@ def test_sampled_ids_are_saved_and_reused(ev, tmp_path):
         assert ev.read_results(tmp_path / "b")["benchmarks"]["tfns"]["sampled_ids"] == ids_a
         assert _run(ev, server, tmp_path / "c", *args, "--seed", "7") == 0
         assert ev.read_results(tmp_path / "c")["benchmarks"]["tfns"]["sampled_ids"] != ids_a
-        # the saved ids are what a rerun in the same folder uses, even if they were edited to a subset
-        results_a = ev.read_results(tmp_path / "a")
-        results_a["benchmarks"]["tfns"]["sampled_ids"] = ids_a[:10]
-        results_a["benchmarks"]["tfns"]["sample_size"] = 30
-        (tmp_path / "a" / "results.json").write_text(json.dumps(results_a), encoding="utf-8")
+        # a forced re-run into the same folder reuses the saved ids, even if they were edited to a subset
+        lineage_a = ev.read_lineage(tmp_path / "a")
+        lineage_a["evaluation"]["benchmarks"]["tfns"]["sampled_ids"] = ids_a[:10]
+        (tmp_path / "a" / "lineage.json").write_text(json.dumps(lineage_a), encoding="utf-8")
         server.reset_stats()
-        assert _run(ev, server, tmp_path / "a", *args) == 0
+        assert _run(ev, server, tmp_path / "a", *args, "--max-tokens", "100", "--force") == 0
         assert ev.read_results(tmp_path / "a")["benchmarks"]["tfns"]["sampled_ids"] == ids_a[:10]
-        assert server.stats().chat_requests == 0
-        # --ids-from evaluates exactly another run's items (e.g. a second model on the same sample)
+        assert server.stats().chat_requests == 10
+        # --ids-from evaluates exactly another run's items (e.g. a second model on the same sample): the
+        # artifact folder, and a results.json of finr1-evaluate 0.1
         assert (
             _run(
                 ev,
@@ -206,14 +225,24 @@ def test_sampled_ids_are_saved_and_reused(ev, tmp_path):
                 "--data",
                 str(data),
                 "--ids-from",
-                str(tmp_path / "c" / "results.json"),
+                str(tmp_path / "c"),
             )
             == 0
         )
-        assert (
-            ev.read_results(tmp_path / "d")["benchmarks"]["tfns"]["sampled_ids"]
-            == ev.read_results(tmp_path / "c")["benchmarks"]["tfns"]["sampled_ids"]
+        ids_c = ev.read_results(tmp_path / "c")["benchmarks"]["tfns"]["sampled_ids"]
+        assert ev.read_results(tmp_path / "d")["benchmarks"]["tfns"]["sampled_ids"] == ids_c
+        inputs = {r["ref"]: r["revision_sha"] for r in ev.read_lineage(tmp_path / "d")["inputs"]}
+        assert inputs[str(tmp_path / "c")] == ev.read_evaluation(tmp_path / "c")[1].revision_sha
+        legacy = tmp_path / "legacy" / "results.json"
+        legacy.parent.mkdir()
+        legacy.write_text(
+            json.dumps({"schema": "finr1-evaluate/results/v1", "benchmarks": {"tfns": {"sampled_ids": ids_a[:5]}}})
         )
+        assert (
+            _run(ev, server, tmp_path / "e", "--benchmark", "tfns", "--data", str(data), "--ids-from", str(legacy))
+            == 0
+        )
+        assert ev.read_results(tmp_path / "e")["benchmarks"]["tfns"]["sampled_ids"] == ids_a[:5]
 
 
 class _CompletionsHandler(BaseHTTPRequestHandler):

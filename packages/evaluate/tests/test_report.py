@@ -100,7 +100,7 @@ def test_report_same_model_twice_gets_distinct_rows(tmp_path):
 def test_report_bad_input_is_one_line(tmp_path, ev, capsys):
     assert ev.run_cli(["report", str(tmp_path / "absent")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "no results.json" in err and "\n" not in err
+    assert err.startswith("error:") and "no such evaluation" in err and "\n" not in err
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "results.json").write_text("{not json", encoding="utf-8")
     assert ev.run_cli(["report", str(tmp_path / "junk")]) == 1

@@ -119,16 +119,28 @@ def test_outputs_and_request_parameters(ev, tmp_path):
     lo, hi = entry["ci95"]
     assert lo < 100.0 == hi  # Wilson: 8/8 correct still has a lower bound well below 100
     assert ev.read_results(out2)["system_prompt"] == "You are a analyst."
-    assert ev.read_results(out2)["cache_key"] != results["cache_key"]  # a new config never reuses responses
+    assert ev.read_results(out2)["cache_hash"] != results["cache_hash"]  # a new config never reuses responses
     rows = ev.read_samples(tmp_path)
     assert len(rows) == len(items)
     for row in rows:
         sample = EvalSample.from_row(row)
         assert sample.benchmark == "tfns" and sample.correct is True and sample.method == "rule"
         assert sample.reasoning and sample.response and sample.extracted
-    md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "| Model | TFNS |" in md and f"| {MODEL} | 100.0 |" in md
-    assert (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
+    # The artifact: one split per benchmark readable with plain datasets, a card with the table, the lineage.
+    import datasets
+
+    split = datasets.load_dataset(str(tmp_path), split="tfns")
+    assert split.num_rows == len(items) and set(split["id"]) == {it.id for it in items}
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n") and "finr1-evaluate" in card.split("---", 2)[1]
+    assert "| Model | TFNS |" in card and f"| {MODEL} | 100.0 |" in card
+    lineage = ev.read_lineage(tmp_path)
+    assert lineage["tool"] == "finr1-evaluate" and lineage["counts"] == {"tfns": len(items)}
+    assert lineage["config"]["model"]["model"] == MODEL and lineage["config"]["system_prompt"] is None
+    assert lineage["evaluation"]["served_model"]["revision"] == "unknown"
+    assert lineage["inputs"][0]["ref"] == "finr1_evaluate/samples/tfns" and lineage["inputs"][0]["revision_sha"]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"README.md", "data", "lineage.json"} <= names and ".finr1-work" not in names  # work dir gone
 
 
 def test_bad_input_is_one_line_and_nonzero(ev, tmp_path, capsys):
@@ -148,7 +160,7 @@ def test_bad_input_is_one_line_and_nonzero(ev, tmp_path, capsys):
         )
         one_line_error([*base, *url, "--benchmark", "tfns", "--samples", "--model", "other"], "does not serve")
         one_line_error([*base, "--benchmark", "tfns", "--samples"], "--base-url")
-        one_line_error([*base, *url, "--benchmark", "tfns", "--samples", "--rescore"], "--rescore")
+        one_line_error([*base, *url, "--benchmark", "tfns", "--samples", "--rescore"], "--rescore: no responses")
         assert server.stats().chat_requests == 0
         dead_judge = ["--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "j"]
         one_line_error([*base, *url, "--benchmark", "tfns", "--samples", *dead_judge], "cannot reach")
@@ -245,12 +257,12 @@ def test_prompt_variant_clean_drops_the_2048_token_line(ev, tmp_path):
             return script(request)
 
         with FakeOpenAIServer(model, model=MODEL) as server:
-            rc = _run(ev, server, tmp_path, "--benchmark", "finqa", "--samples", "--prompt-variant", variant)
+            args = ["--benchmark", "finqa", "--samples", "--prompt-variant", variant, "--force"]
+            rc = _run(ev, server, tmp_path, *args)
             assert rc == 0 and server.stats().chat_requests == len(items)  # a new variant is a new cache key
         assert ev.read_results(tmp_path)["benchmarks"]["finqa"]["accuracy"] == 100.0
     assert all("2048" in p for p in prompts["faithful"])
     assert not any("2048" in p for p in prompts["clean"])
-    assert len(list((tmp_path / "cache").glob("*/finqa.jsonl"))) == 2
 
 
 def test_models_route_500_is_accepted_when_health_is_ok(monkeypatch):

@@ -140,20 +140,6 @@ def _error_line(stderr: str) -> str:
     return errors[0]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_log_handlers():
-    """Each CLI call installs a stderr handler on the root logger; drop it after the test, whose captured
-    stderr is closed by then, so later library logging cannot write to a closed stream."""
-    import logging
-
-    root = logging.getLogger()
-    before = list(root.handlers)
-    yield
-    for handler in list(root.handlers):
-        if handler not in before:
-            root.removeHandler(handler)
-
-
 # --- every branch -------------------------------------------------------------------------------------------
 
 

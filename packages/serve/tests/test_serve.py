@@ -81,9 +81,66 @@ def test_vllm_command_has_the_fin_r1_flags(monkeypatch: pytest.MonkeyPatch, caps
         "16384",
         "--gpu-memory-utilization",
         "0.9",
-        "--reasoning-parser",
-        "deepseek_r1",
-    ]
+    ]  # an instruct model (no <think> in its template, lineage or name): no reasoning parser
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_reasoning_parser_only_for_models_that_write_think(
+    monkeypatch: pytest.MonkeyPatch, capsys, model_dir: Path
+) -> None:
+    fake_machine(monkeypatch, gpus=1, vllm=True)
+
+    def parser(*argv: str) -> str | None:
+        [command] = dry_run(capsys, "--model", str(model_dir), *argv)
+        return command[command.index("--reasoning-parser") + 1] if "--reasoning-parser" in command else None
+
+    # Qwen2.5-Instruct-like: its template has no <think>; a parser would empty every answer's content.
+    _write_json(
+        model_dir / "tokenizer_config.json", {"chat_template": "{% for m in messages %}<|im_start|>{% endfor %}"}
+    )
+    assert parser() is None
+    assert parser("--reasoning-parser", "deepseek_r1") == "deepseek_r1"  # explicit wins
+    # DeepSeek-R1 distills and QwQ open the reply with <think> in their template.
+    _write_json(model_dir / "tokenizer_config.json", {"chat_template": "{{'<|Assistant|><think>\\n'}}"})
+    assert parser() == "deepseek_r1"
+    assert parser("--reasoning-parser", "none") is None  # explicit none wins
+    (model_dir / "tokenizer_config.json").unlink()
+    (model_dir / "chat_template.jinja").write_text("{% if enable_thinking %}<think>{% endif %}", encoding="utf-8")
+    config = json.loads((model_dir / "config.json").read_text())
+    _write_json(model_dir / "config.json", {**config, "model_type": "qwen3"})
+    assert parser() == "qwen3"  # vLLM's parser for Qwen3
+    (model_dir / "chat_template.jinja").unlink()
+    _write_json(model_dir / "config.json", config)
+    # A finr1 student keeps Qwen2.5's template but is trained on R1 traces: its lineage says finr1-train.
+    _write_json(model_dir / "lineage.json", {"tool": "finr1-train", "tool_version": "0.1.0"})
+    assert parser() == "deepseek_r1"
+    _write_json(model_dir / "lineage.json", {"tool": "finr1-judge", "tool_version": "0.1.0"})
+    assert parser() is None
+
+
+def test_reasoning_parser_follows_the_hub_name(monkeypatch: pytest.MonkeyPatch, capsys, model_dir: Path) -> None:
+    fake_machine(monkeypatch, gpus=1, vllm=True)
+    snapshot = model_dir.parent / "0123abcd"  # HF cache snapshots are named by commit: the ref carries the name
+    model_dir.rename(snapshot)
+
+    def resolve_model_ref(ref: str) -> tuple[Path, dict[str, str]]:
+        return snapshot, {"ref": ref}
+
+    monkeypatch.setitem(sys.modules, "finr1_core.refs", types.SimpleNamespace(resolve_model_ref=resolve_model_ref))
+    for ref, expected in [
+        ("hf://SUFE-AIFLM-Lab/Fin-R1", "deepseek_r1"),
+        ("hf://my-org/fin-r1-repro@grpo", "deepseek_r1"),
+        ("hf://deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "deepseek_r1"),
+        ("hf://Qwen/Qwen2.5-72B-Instruct", None),
+        ("hf://Qwen/Qwen2.5-7B-Instruct", None),
+        ("hf://someone/r10-model", None),
+    ]:
+        [command] = dry_run(capsys, "--model", ref)
+        got = command[command.index("--reasoning-parser") + 1] if "--reasoning-parser" in command else None
+        assert got == expected, ref
 
 
 def test_vllm_defaults_follow_gpus_and_model(monkeypatch: pytest.MonkeyPatch, capsys, model_dir: Path) -> None:
@@ -215,7 +272,7 @@ def scripted_server() -> Iterator[Callable[[dict[str, list[int]]], str]]:
 
 def test_health_waits_for_the_server(scripted_server) -> None:
     url = scripted_server({"/health": [503, 503, 200]})
-    route, waited = wait_healthy(url, timeout_s=10, interval_s=0.05)
+    route, waited = wait_healthy(url, timeout_s=120, interval_s=0.05)
     assert route == "/health" and waited >= 0.1
 
 
@@ -229,9 +286,33 @@ def test_health_timeout_is_one_clear_line(capsys) -> None:
     url = f"http://127.0.0.1:{engines.free_port()}/v1"
     started = time.monotonic()
     code, _, err = run_cli(capsys, "health", "--url", url, "--timeout", "0.5", "--interval", "0.1")
-    assert code == 1 and time.monotonic() - started < 5
+    assert code == 1 and time.monotonic() - started < 120  # --timeout 0.5 was honoured, not the 600 s default
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "not healthy after 0.5 s" in lines[0] and "ConnectError" in lines[0]
+
+
+def test_health_without_url_probes_the_port_up_recorded(
+    monkeypatch: pytest.MonkeyPatch, capsys, scripted_server, model_dir: Path, tmp_path: Path
+) -> None:
+    url = scripted_server({"/health": [200]})
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    state = tmp_path / "state" / "finr1-serve.json"
+    monkeypatch.setenv("FINR1_SERVE_STATE", str(state))
+    # `up` records the port it serves before it starts the engine (here: launch is a stub).
+    fake_machine(monkeypatch, gpus=1, vllm=True)
+    monkeypatch.setattr(engines, "launch", lambda plan: 0)
+    code, _, err = run_cli(capsys, "up", "--model", str(model_dir), "--port", str(port))
+    assert code == 0, err
+    assert json.loads(state.read_text()) == {"url": f"http://127.0.0.1:{port}/v1"}
+    code, out, err = run_cli(capsys, "health", "--timeout", "5", "--interval", "0.05")
+    assert code == 0 and f"127.0.0.1:{port}/health answered" in out, err
+    # Nothing recorded (no variable, or `up` has not started yet): the default URL.
+    from finr1_serve.health import served_url
+
+    state.unlink()
+    assert served_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    monkeypatch.delenv("FINR1_SERVE_STATE")
+    assert served_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
 
 
 def test_url_forms() -> None:
@@ -305,11 +386,12 @@ def proxied() -> Iterator[tuple[AliasProxy, list[dict[str, Any]]]]:
             yield proxy, seen
 
 
-def test_alias_maps_the_model_name(proxied) -> None:
+def test_alias_maps_the_model_name(proxied, request) -> None:
     import openai
 
     proxy, seen = proxied
     client = openai.OpenAI(base_url=proxy.base_url, api_key="EMPTY", max_retries=0)
+    request.addfinalizer(client.close)  # its keep-alive connection would hold one of the proxy's threads
     response = client.chat.completions.create(
         model="Fin-R1",
         messages=[{"role": "user", "content": "2+2?"}],
@@ -342,7 +424,7 @@ def test_alias_health_follows_the_upstream() -> None:
             wait_healthy(proxy.base_url, timeout_s=0.3, interval_s=0.1)
     with FakeOpenAIServer() as upstream:
         with AliasProxy("127.0.0.1", 0, upstream.base_url.removesuffix("/v1"), "Fin-R1", "/m") as proxy:
-            assert wait_healthy(proxy.base_url, timeout_s=5)[0] == "/health"
+            assert wait_healthy(proxy.base_url, timeout_s=120)[0] == "/health"
 
 
 def test_alias_port_in_use_is_one_line() -> None:

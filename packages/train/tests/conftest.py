@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-# Hub test server (HF_ENDPOINT etc. set before huggingface_hub/datasets are imported) + hub fixtures.
+# Hub test server (HF_ENDPOINT etc. set before huggingface_hub/datasets are imported) + hub fixtures, and the shared
+# guards: loopback only, finr1's cache (FINR1_CACHE: Hub outputs' resume state) in a temp folder, logging configured
+# by main() undone after each test, a test that leaves state behind fails.
 from finr1_core.testing.pytest_plugin import *  # noqa: F403
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -78,18 +80,6 @@ def write_judged(folder: Path, splits: dict[str, list[dict]], schema: bool = Tru
     return folder
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _work_dirs_in_tmp(tmp_path_factory: pytest.TempPathFactory):
-    """Hub outputs keep their resume state under finr1's cache: keep it out of the user's home in tests."""
-    old = os.environ.get("FINR1_CACHE_DIR")
-    os.environ["FINR1_CACHE_DIR"] = str(tmp_path_factory.mktemp("finr1-cache"))
-    yield
-    if old is None:
-        os.environ.pop("FINR1_CACHE_DIR", None)
-    else:
-        os.environ["FINR1_CACHE_DIR"] = old
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from finr1_core.testing.tiny import make_tiny_qwen2
@@ -113,20 +103,3 @@ class Toy:
 @pytest.fixture(scope="session")
 def toy() -> type[Toy]:
     return Toy
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """``main()`` configures the root logger for a CLI process (stderr of that test); undo it afterwards."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)

@@ -1,18 +1,19 @@
-"""Run each stage as a single container through the Docker SDK for Python, or as compose services.
+"""Run each stage as a single container through the Docker SDK for Python.
 
 This is how a team that owns one stage runs it: the image ``finr1-<tool>:<version>`` with the same
-arguments as the local command. Containers share one docker network (servers are reached by
-container name), the artifacts folder is bind-mounted at ``/work/artifacts`` (configs read-only at
-``/work/configs``), and the Hugging Face cache is the named volume ``finr1-hf-cache``; configs and training recipes are mounted read-only at their repo paths. Environment
-variables are passed by *name*: the config lists names, their values are read from this process's
-environment and go only into the container spec, never into a log line.
+arguments as the local command. Containers share one docker network (servers are reached by container
+name); every container mounts the folders of :meth:`~finr1_pipeline.plan.Plan.mounts`: the artifacts folder at
+``/work/artifacts``, configs and training recipes read-only at their repo paths, the data folders read-only
+at the same path relative to ``/work`` (``../shared/data`` is ``/shared/data``) and the Hugging Face cache as
+the named volume ``finr1-hf-cache``. Environment variables are passed by *name*: the config lists names, their
+values are read from this process's environment and go only into the container spec, never into a log line.
+A server container is stopped and removed right after the last step that needs it. The container specs are
+plain data (no Docker SDK types), so ``--dry-run`` works without the SDK.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
 import time
 import tomllib
@@ -20,16 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from finr1_core.errors import Finr1Error, MissingDependencyError
-from finr1_pipeline.config import ServerSpec, StepSpec
-from finr1_pipeline.plan import Plan, StepResult
+from finr1_pipeline.config import StepSpec
+from finr1_pipeline.plan import CONTAINER_WORKDIR, HF_HOME, Launch, Plan, StepResult
+from finr1_pipeline.runner import Runner, StageFailed
 
 log = logging.getLogger(__name__)
 
-CONTAINER_WORKDIR = "/work"
-HF_CACHE_VOLUME = "finr1-hf-cache"
-HF_HOME = "/cache/huggingface"
-# Always passed through when set (by name): Hub access and the log settings.
-PASSTHROUGH_ENV = ("HF_TOKEN", "HF_ENDPOINT", "FINR1_LOG_LEVEL", "FINR1_LOG_FORMAT")
+HEALTH_INTERVAL_S = 30
+HEALTH_RETRIES = 5
+_NS = 1_000_000_000
 
 
 def image_tag(root: Path, tool: str) -> str:
@@ -38,81 +38,115 @@ def image_tag(root: Path, tool: str) -> str:
     return f"finr1-{tool}:{meta['project']['version']}"
 
 
-def _environment(names: list[str]) -> dict[str, str]:
-    env = {"HF_HOME": HF_HOME}
-    for name in [*PASSTHROUGH_ENV, *names]:
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
-def _device_requests(gpus: int) -> list[Any]:
+def device_requests(gpus: int) -> list[dict[str, Any]]:
+    """GPU requests as the SDK's keyword form (it builds ``DeviceRequest(**item)`` itself)."""
     if not gpus:
         return []
-    from docker.types import DeviceRequest
-
     # count=-1 means all GPUs; device_ids would pin specific ones (never both, STYLE.md).
-    return [DeviceRequest(count=gpus, capabilities=[["gpu"]])]
+    return [{"count": gpus, "capabilities": [["gpu"]]}]
 
 
-def _volumes(root: Path, plan: Plan) -> dict[str, dict[str, str]]:
-    return {
-        str(plan.artifacts): {"bind": f"{CONTAINER_WORKDIR}/artifacts", "mode": "rw"},
-        str(root / "configs"): {"bind": f"{CONTAINER_WORKDIR}/configs", "mode": "ro"},
-        # Pipeline files name recipes by their repo path; mount them where those paths resolve.
-        str(root / "packages/train/recipes"): {"bind": f"{CONTAINER_WORKDIR}/packages/train/recipes", "mode": "ro"},
-        HF_CACHE_VOLUME: {"bind": HF_HOME, "mode": "rw"},
-    }
+def shm_size(gpus: int) -> str:
+    """Shared memory: NCCL and DataLoader workers of multi-GPU training need more than docker's 64 MB."""
+    return "16g" if gpus else "8g"
+
+
+def health_test(port: int) -> list[str]:
+    """The healthcheck of a server container: the port it serves (not the image's default 8000)."""
+    return ["CMD", "finr1-serve", "health", "--url", f"http://127.0.0.1:{port}/v1", "--timeout", "5"]
+
+
+def _volumes(plan: Plan) -> dict[str, dict[str, str]]:
+    return {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in plan.mounts()}
+
+
+def bind_containers(plan: Plan) -> Plan:
+    """Server URLs on the docker network (``http://<pipeline>-<server>:<port>/v1``) and ``/work/artifacts``."""
+    return plan.bind(
+        lambda name, server: f"http://{plan.config.name}-{name}:{server.port}/v1",
+        f"{CONTAINER_WORKDIR}/artifacts",
+        container=True,
+    )
 
 
 def step_container_spec(plan: Plan, step: StepSpec, network: str) -> dict[str, Any]:
-    """Keyword arguments of ``client.containers.run`` for one stage."""
-    args = plan.args(step, artifacts=f"{CONTAINER_WORKDIR}/artifacts")
-    launch: dict[str, Any] = {"command": args}
+    """Keyword arguments of ``client.containers.run`` for one stage (``plan`` bound by :func:`bind_containers`)."""
+    command = plan.command(step)
+    launch: dict[str, Any] = {"command": command[1:]}
     if step.launcher:  # e.g. accelerate launch … -m finr1_train: the launcher replaces the tool's entrypoint
-        launch = {"entrypoint": [step.launcher[0]], "command": [*step.launcher[1:], "-m", f"finr1_{step.tool}", *args]}
+        launch = {"entrypoint": [command[0]], "command": command[1:]}
     return {
         "image": image_tag(plan.root, step.tool),
         **launch,
         "name": f"{plan.config.name}-{step.name}",
         "working_dir": CONTAINER_WORKDIR,
         "network": network,
-        "environment": _environment(step.env),
-        "volumes": _volumes(plan.root, plan),
-        "device_requests": _device_requests(step.gpus),
-        "shm_size": "8g",
+        "environment": {"HF_HOME": HF_HOME, **plan.environment(step.env)},
+        "volumes": _volumes(plan),
+        "device_requests": device_requests(step.gpus),
+        "shm_size": shm_size(step.gpus),
         "detach": True,
         "labels": {"finr1.pipeline": plan.config.name, "finr1.step": step.name},
     }
 
 
-def server_container_spec(plan: Plan, name: str, server: ServerSpec, network: str) -> dict[str, Any]:
+def server_container_spec(plan: Plan, name: str, network: str) -> dict[str, Any]:
     """Keyword arguments of ``client.containers.run`` for one `finr1-serve up` server."""
-    model = plan.resolve(str(server.model), where=f"servers.{name}.model")
-    if model and not model.startswith(("hf://", "/")) and model != "embedded":
-        model = f"{CONTAINER_WORKDIR}/{model}"
-    command = ["up", "--model", model, "--host", "0.0.0.0", "--port", str(server.port)]
-    command += ["--served-model-name", server.served_model_name, "--engine", server.engine, *server.args]
+    server = plan.config.servers[name]
     return {
         "image": image_tag(plan.root, "serve"),
-        "command": command,
+        "command": plan.server_args(name, "0.0.0.0"),
         "name": f"{plan.config.name}-{name}",
         "working_dir": CONTAINER_WORKDIR,
         "network": network,
-        "environment": _environment([]),
-        "volumes": _volumes(plan.root, plan),
-        "device_requests": _device_requests(server.gpus),
+        "environment": {"HF_HOME": HF_HOME, **plan.environment([])},
+        "volumes": _volumes(plan),
+        "device_requests": device_requests(server.gpus),
         "ipc_mode": "host",  # vLLM's tensor-parallel workers share memory
+        # The same wait as the local runner's: a start period of the server's health timeout, then quick probes.
+        "healthcheck": {
+            "test": health_test(server.port),
+            "interval": HEALTH_INTERVAL_S * _NS,
+            "timeout": 10 * _NS,
+            "retries": HEALTH_RETRIES,
+            "start_period": int(server.health_timeout() * _NS),
+        },
         "detach": True,
         "labels": {"finr1.pipeline": plan.config.name, "finr1.server": name},
     }
 
 
-class DockerRunner:
-    """Runs every step as one container and every server as a long-lived container on one network."""
+def _launch(action: str, name: str, spec: dict[str, Any], entry: str, env: list[str], gpus: int) -> Launch:
+    extra = f", shm {spec['shm_size']}" if "shm_size" in spec else ", ipc host"
+    return Launch(
+        action,
+        name,
+        [*(spec.get("entrypoint") or [entry]), *spec["command"]],
+        env=env,
+        volumes=[f"{src}:{v['bind']}:{v['mode']}" for src, v in spec["volumes"].items()],
+        gpus=gpus,
+        how=f"container {spec['name']} from {spec['image']} on network {spec['network']}{extra}",
+        notes=[f"fixed env: HF_HOME={HF_HOME}"],
+    )
 
-    def __init__(self, plan: Plan, *, client: Any = None, force: bool = False, health_timeout_s: float = 1800) -> None:
-        if client is None:
+
+class DockerRunner(Runner):
+    """Runs every step as one container and every server as a container that lives while steps need it."""
+
+    kind = "docker"
+
+    def __init__(self, plan: Plan, *, client: Any = None, force: bool = False, poll_s: float = 5.0) -> None:
+        super().__init__(plan, force=force)
+        self._client = client
+        self.poll_s = poll_s
+        self.network = f"{plan.config.name}-net"
+        self.servers: dict[str, Any] = {}
+        bind_containers(plan)
+
+    @property
+    def client(self) -> Any:
+        """The Docker client, connected on first use (a dry run never needs the SDK)."""
+        if self._client is None:
             try:
                 import docker
             except ImportError:
@@ -124,52 +158,49 @@ class DockerRunner:
                 raise Finr1Error(
                     f"no Docker engine reachable ({type(exc).__name__}); start Docker or use --runner local"
                 ) from None
-        self.client = client
-        self.plan = plan
-        self.force = force
-        self.health_timeout_s = health_timeout_s
-        self.network = f"{plan.config.name}-net"
-        self.servers: dict[str, Any] = {}
-        for name, server in plan.config.servers.items():
-            if server.external_url:
-                plan.server_urls[name] = server.external_url
-                plan.server_models[name] = server.external_model or server.served_model_name
-            else:
-                plan.server_urls[name] = f"http://{plan.config.name}-{name}:{server.port}/v1"
-                plan.server_models[name] = server.served_model_name
+            self._client = client
+        return self._client
 
-    def _ensure_network(self) -> None:
+    def run(self) -> list[StepResult]:
         if not self.client.networks.list(names=[self.network]):
             self.client.networks.create(self.network, driver="bridge")
+        return super().run()
 
     def start_server(self, name: str) -> None:
+        spec = server_container_spec(self.plan, name, self.network)
         server = self.plan.config.servers[name]
-        if server.external_url or name in self.servers:
-            return
-        spec = server_container_spec(self.plan, name, server, self.network)
         log.info("starting server container %s (%s)", spec["name"], spec["image"])
         container = self.client.containers.run(**spec)
         self.servers[name] = container
-        deadline = time.monotonic() + self.health_timeout_s
+        # The healthcheck turns "unhealthy" after start_period + retries x interval; wait a little longer.
+        deadline = time.monotonic() + server.health_timeout() + HEALTH_RETRIES * HEALTH_INTERVAL_S + 60
+        state: dict[str, Any] = {}
         while time.monotonic() < deadline:
             container.reload()
             state = container.attrs.get("State", {})
             health = state.get("Health", {}).get("Status")
             if health == "healthy":
                 return
-            if state.get("Status") in ("exited", "dead"):
+            if state.get("Status") in ("exited", "dead") or health == "unhealthy":
                 break
-            time.sleep(5)
-        raise Finr1Error(f"server container {spec['name']} did not become healthy (docker logs {spec['name']})")
+            time.sleep(self.poll_s)
+        tail = _container_tail(container)
+        self.stop_server(name)
+        why = f"exited with {state.get('ExitCode')}" if state.get("Status") in ("exited", "dead") else "is not healthy"
+        raise StageFailed(
+            f"server container {spec['name']} {why} (health wait {server.health_timeout():g} s, "
+            f"servers.{name}.health_timeout_s); docker logs {spec['name']}"
+            + (f"; last lines:\n{tail}" if tail else "")
+        )
 
-    def stop_all(self) -> None:
-        for container in self.servers.values():
-            try:
-                container.stop(timeout=30)
-                container.remove()
-            except Exception as exc:  # cleanup must not hide the real error
-                log.warning("could not remove %s: %s", getattr(container, "name", "?"), exc)
-        self.servers.clear()
+    def stop_server(self, name: str) -> None:
+        container = self.servers.pop(name, None)
+        if container is None:
+            return
+        try:
+            container.stop(timeout=30)
+        finally:
+            container.remove(force=True)
 
     def run_step(self, step: StepSpec) -> int:
         spec = step_container_spec(self.plan, step, self.network)
@@ -182,63 +213,29 @@ class DockerRunner:
         finally:
             container.remove(force=True)
 
-    def run(self) -> list[StepResult]:
-        self.plan.artifacts.mkdir(parents=True, exist_ok=True)
-        self._ensure_network()
-        results = []
-        try:
-            for step in self.plan.config.steps:
-                if not self.force and self.plan.is_complete(step):
-                    results.append(StepResult(step.name, "skipped"))
-                    continue
-                started = time.monotonic()
-                for server in step.servers:
-                    self.start_server(server)
-                rc = self.run_step(step)
-                results.append(StepResult(step.name, "ran" if rc == 0 else "failed", time.monotonic() - started, rc))
-                if rc != 0:
-                    raise Finr1Error(f"step '{step.name}' container exited with {rc}")
-        finally:
-            self.stop_all()
-        self.plan.collect_report()
-        return results
+    def log_hint(self, step: StepSpec) -> str:
+        return f"the container output above ({self.plan.config.name}-{step.name})"
+
+    def describe_server(self, name: str) -> Launch:
+        server = self.plan.config.servers[name]
+        spec = server_container_spec(self.plan, name, self.network)
+        launch = _launch("start", name, spec, "finr1-serve", self.plan.env_names([]), server.gpus)
+        launch.notes.append(
+            f"healthcheck {' '.join(health_test(server.port)[1:])}, start period {server.health_timeout():g} s"
+        )
+        return launch
+
+    def describe_step(self, step: StepSpec) -> Launch:
+        spec = step_container_spec(self.plan, step, self.network)
+        launch = _launch("run", step.name, spec, f"finr1-{step.tool}", self.plan.env_names(step.env), step.gpus)
+        if step.servers:
+            launch.notes.append(f"servers: {', '.join(f'{s} {self.plan.server_urls[s]}' for s in step.servers)}")
+        return launch
 
 
-def compose_commands(plan: Plan, compose_file: Path) -> list[list[str]]:
-    """The `docker compose` commands that run the pipeline: servers up and healthy, then each job in order."""
-    base = ["docker", "compose", "-f", str(compose_file)]
-    commands = []
-    started: set[str] = set()
-    for step in plan.config.steps:
-        needed = [s for s in step.servers if s not in started and not plan.config.servers[s].external_url]
-        if needed:
-            commands.append([*base, "up", "--detach", "--wait", *needed])
-            started.update(needed)
-        commands.append([*base, "--profile", "jobs", "run", "--rm", step.name])
-    commands.append([*base, "down"])
-    return commands
-
-
-class ComposeRunner:
-    """Drives `compose/pipeline.yaml`: the same chain, one compose service per step."""
-
-    def __init__(self, plan: Plan, compose_file: Path) -> None:
-        self.plan = plan
-        self.compose_file = compose_file
-
-    def run(self) -> list[StepResult]:
-        results = []
-        for cmd in compose_commands(self.plan, self.compose_file):
-            started = time.monotonic()
-            log.info("compose: %s", " ".join(cmd[4:]))
-            try:
-                rc = subprocess.call(cmd)
-            except FileNotFoundError:
-                raise Finr1Error(
-                    "the docker client is not installed; install Docker with the compose plugin"
-                ) from None
-            name = cmd[-1] if "run" in cmd else " ".join(cmd[4:])
-            results.append(StepResult(name, "ran" if rc == 0 else "failed", time.monotonic() - started, rc))
-            if rc != 0:
-                raise Finr1Error(f"`{' '.join(cmd)}` exited with {rc}")
-        return results
+def _container_tail(container: Any, lines: int = 20) -> str:
+    try:
+        raw = container.logs(tail=lines)
+    except Exception:  # the container may be gone already
+        return ""
+    return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).rstrip()

@@ -11,16 +11,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from finr1_core.errors import Finr1Error
-from finr1_pipeline.config import ServerSpec
-from finr1_pipeline.plan import Plan, StepResult, command
+from finr1_pipeline.config import StepSpec
+from finr1_pipeline.plan import Launch, Plan
+from finr1_pipeline.runner import Runner, StageFailed
 
 log = logging.getLogger(__name__)
 
+LOG_TAIL_LINES = 20
+_POLL_S = 0.5  # how often the health wait checks whether the server process is still alive
 
-class StageFailed(Finr1Error):
-    """A stage exited non-zero; the message names it and its log file."""
+__all__ = ["LocalRunner", "StageFailed", "tool_executable"]
 
 
 def tool_executable(tool: str) -> str:
@@ -35,11 +38,13 @@ def tool_executable(tool: str) -> str:
     return found
 
 
-def serve_command(server: ServerSpec, port: int) -> list[str]:
-    """The `finr1-serve up` command line for one server."""
-    cmd = [tool_executable("serve"), "up", "--model", str(server.model), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--served-model-name", server.served_model_name, "--engine", server.engine, *server.args]
-    return cmd
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file (empty when it does not exist)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _tee(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
@@ -59,104 +64,134 @@ def _tee(cmd: list[str], log_path: Path, env: dict[str, str]) -> int:
             raise
 
 
-class LocalRunner:
+def _stop_process(proc: subprocess.Popen[bytes], *, group: bool) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        if group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+class LocalRunner(Runner):
     """Starts servers on loopback when a step needs them, runs steps in order, skips complete ones."""
 
+    kind = "local"
+
     def __init__(self, plan: Plan, *, force: bool = False) -> None:
-        self.plan = plan
-        self.force = force
+        super().__init__(plan, force=force)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._sinks: dict[str, IO[bytes]] = {}
         self.logs = plan.artifacts / "logs"
-        for name, server in plan.config.servers.items():
-            if server.external_url:
-                plan.server_urls[name] = server.external_url
-                plan.server_models[name] = server.external_model or server.served_model_name
-            else:
-                plan.server_urls[name] = f"http://127.0.0.1:{server.port}/v1"
-                plan.server_models[name] = server.served_model_name
+        plan.bind(lambda name, server: f"http://127.0.0.1:{server.port}/v1", None, container=False)
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {**os.environ, **self.plan.config.env}
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
 
+    def server_log(self, name: str) -> Path:
+        return self.logs / f"server-{name}.log"
+
     def start_server(self, name: str) -> None:
         server = self.plan.config.servers[name]
-        if server.external_url or name in self.procs:
-            return
-        model = self.plan.resolve(server.model or "", where=f"servers.{name}.model")
-        # A server may serve the output of an earlier step: resolve artifact paths against the repo root.
-        if model and not model.startswith(("hf://", "/")) and model != "embedded":
-            model = str(self.plan.root / model)
-        spec = server.model_copy(update={"model": model})
-        cmd = serve_command(spec, server.port)
+        cmd = [tool_executable("serve"), *self.plan.server_args(name, "127.0.0.1")]
         self.logs.mkdir(parents=True, exist_ok=True)
-        sink = (self.logs / f"server-{name}.log").open("ab")
-        log.info("starting server %s: %s (log %s)", name, " ".join(cmd[1:]), sink.name)
-        self.procs[name] = subprocess.Popen(
-            cmd, stdout=sink, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True
+        sink = self.server_log(name).open("ab")
+        self._sinks[name] = sink
+        log.info("starting server %s: %s (log %s)", name, shlex.join(cmd[1:]), sink.name)
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True)
+        self.procs[name] = proc
+        timeout = server.health_timeout()
+        url = f"http://127.0.0.1:{server.port}/v1"
+        health = subprocess.Popen(
+            [tool_executable("serve"), "health", "--url", url, "--timeout", f"{timeout:g}"],
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
-        health = [tool_executable("serve"), "health", "--url", f"http://127.0.0.1:{server.port}", "--timeout", "900"]
         started = time.monotonic()
-        rc = subprocess.call(health, env=self._env())
-        if rc != 0 or self.procs[name].poll() is not None:
+        # Poll both: a server that exits (bad model ref, CUDA error, port in use) fails the wait at once.
+        while health.poll() is None and proc.poll() is None:
+            time.sleep(_POLL_S)
+        if proc.poll() is not None:
+            _stop_process(health, group=False)
+            health.communicate()
+            self._drop(name)
+            tail = log_tail(self.server_log(name))
+            raise StageFailed(
+                f"server '{name}' exited with code {proc.returncode} after {time.monotonic() - started:.0f} s, "
+                f"before it was healthy; see {self.server_log(name)}" + (f"; last lines:\n{tail}" if tail else "")
+            )
+        answer = (health.communicate()[0] or b"").decode("utf-8", "replace").strip()
+        if health.returncode != 0:
             self.stop_server(name)
-            raise StageFailed(f"server '{name}' did not become healthy; see {sink.name}")
+            raise StageFailed(
+                f"server '{name}' did not become healthy within {timeout:g} s (servers.{name}.health_timeout_s); "
+                f"see {self.server_log(name)}: {answer.splitlines()[-1] if answer else ''}"
+            )
         log.info("server %s healthy after %.0f s", name, time.monotonic() - started)
 
+    def _drop(self, name: str) -> None:
+        self.procs.pop(name, None)
+        sink = self._sinks.pop(name, None)
+        if sink is not None:
+            sink.close()
+
     def stop_server(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc = self.procs.get(name)
+        if proc is not None:
+            _stop_process(proc, group=True)
+        self._drop(name)
 
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop_server(name)
+    def run_step(self, step: StepSpec) -> int:
+        cmd = self.plan.command(step, tool_executable(step.tool) if not step.launcher else None)
+        log.info("step %s: %s", step.name, shlex.join(cmd))
+        return _tee(cmd, self.logs / f"{step.name}.log", self._env())
 
-    def run(self) -> list[StepResult]:
-        steps = self.plan.config.steps
-        last_use = {}
-        for index, step in enumerate(steps):
-            for server in step.servers:
-                last_use[server] = index
-        results: list[StepResult] = []
-        try:
-            for index, step in enumerate(steps):
-                if not self.force and self.plan.is_complete(step):
-                    log.info("step %s: output %s is complete, skipping", step.name, self.plan.output(step))
-                    results.append(StepResult(step.name, "skipped"))
-                    continue
-                # Free memory before starting servers this step needs: stop servers no later step uses.
-                for server in list(self.procs):
-                    if last_use.get(server, -1) < index:
-                        self.stop_server(server)
-                started = time.monotonic()
-                for server in step.servers:
-                    self.start_server(server)
-                cmd = command(step, tool_executable(step.tool), self.plan.args(step))
-                log.info("step %s: %s", step.name, shlex.join(cmd))
-                step_started = time.monotonic()
-                rc = _tee(cmd, self.logs / f"{step.name}.log", self._env())
-                elapsed = time.monotonic() - started
-                if rc != 0:
-                    results.append(StepResult(step.name, "failed", elapsed, rc))
-                    raise StageFailed(f"step '{step.name}' exited with {rc}; see {self.logs / (step.name + '.log')}")
-                results.append(
-                    StepResult(
-                        step.name,
-                        "ran",
-                        elapsed,
-                        rc,
-                        detail=f"{time.monotonic() - step_started:.0f} s in the stage itself",
-                    )
-                )
-        finally:
-            self.stop_all()
-        self.plan.collect_report()
-        return results
+    def log_hint(self, step: StepSpec) -> str:
+        return str(self.logs / f"{step.name}.log")
+
+    # --- dry run --------------------------------------------------------------------------------------------
+
+    def _volumes(self) -> list[str]:
+        # Local processes read and write the folders the containers mount, at their host paths (and this
+        # environment's own Hugging Face cache instead of the finr1-hf-cache volume).
+        return [f"{m.source}:{'ro' if m.read_only else 'rw'}" for m in self.plan.mounts() if not m.volume]
+
+    def describe_server(self, name: str) -> Launch:
+        server = self.plan.config.servers[name]
+        return Launch(
+            "start",
+            name,
+            ["finr1-serve", *self.plan.server_args(name, "127.0.0.1")],
+            env=self.plan.env_names([]),
+            volumes=self._volumes(),
+            gpus=server.gpus,
+            how="local process, log " + str(self.server_log(name)),
+            notes=[f"health wait {server.health_timeout():g} s on http://127.0.0.1:{server.port}/health"],
+        )
+
+    def describe_step(self, step: StepSpec) -> Launch:
+        return Launch(
+            "run",
+            step.name,
+            self.plan.command(step),
+            env=self.plan.env_names(step.env),
+            volumes=self._volumes(),
+            gpus=step.gpus,
+            how="local process, log " + str(self.logs / f"{step.name}.log"),
+            notes=[f"servers: {', '.join(f'{s} {self.plan.server_urls[s]}' for s in step.servers)}"]
+            if step.servers
+            else [],
+        )

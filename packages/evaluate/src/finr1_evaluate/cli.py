@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from finr1_core.cli import config_option, run, tool_group
+from finr1_core.errors import Finr1Error
+from finr1_core.logging import redact
 from finr1_evaluate.match import match_command
 
 cli = tool_group(
@@ -59,6 +62,11 @@ def _split_names(value: str | None) -> list[str] | None:
 @click.option("--samples", is_flag=True, default=None, help="Use each benchmark's small shipped sample.")
 @click.option("--base-url", metavar="URL", help="Model endpoint, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--model", metavar="NAME", help="Model name the endpoint serves.")
+@click.option(
+    "--model-ref",
+    metavar="REF",
+    help="The weights the endpoint serves (hf://ORG/NAME[@REV], a folder or `embedded`): its revision is recorded.",
+)
 @click.option("--api-key-env", metavar="VAR", help="Environment variable holding the model endpoint's key.")
 @click.option(
     "--api-mode",
@@ -78,15 +86,20 @@ def _split_names(value: str | None) -> list[str] | None:
 @click.option("--limit", type=int, help="At most N items per benchmark (stratified, seeded).")
 @click.option("--sample-size", type=int, help="Items per benchmark when the set is larger [1000].")
 @click.option("--seed", type=int, help="Sampling seed [42].")
-@click.option("--ids-from", type=click.Path(dir_okay=False), help="Reuse the sampled ids of this results.json.")
+@click.option(
+    "--ids-from", metavar="REF", help="Evaluate the items another evaluation sampled (its folder or hf:// ref)."
+)
 @click.option("--concurrency", type=int, help="Concurrent model requests [16].")
-@click.option("--rescore", is_flag=True, default=None, help="Re-score cached responses; never generate.")
+@click.option(
+    "--rescore", is_flag=True, default=None, help="Re-score the responses already generated; never generate."
+)
+@click.option("--force", is_flag=True, default=None, help="Replace a complete output even if its config differs.")
 @click.option("--label", help="Row name in results.md and merged reports [the model name].")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-@click.option("--output", type=click.Path(file_okay=False), help="Output folder (results, samples, cache).")
+@click.option("--output", metavar="DIR|hf://datasets/ORG/NAME[@BRANCH]", help="Where the evaluation artifact goes.")
 @config_option
 def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> None:
-    """Evaluate a model endpoint on benchmarks; write samples.jsonl, results.json, results.md and results.png."""
+    """Evaluate a model endpoint on benchmarks; write an artifact: sample splits, card with results, lineage."""
     from finr1_core.config import load_config
     from finr1_evaluate.config import EvalConfig
     from finr1_evaluate.run import run_evaluation
@@ -97,6 +110,7 @@ def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> Non
         "samples": flags["samples"],
         "model.base_url": flags["base_url"],
         "model.model": flags["model"],
+        "model_ref": flags["model_ref"],
         "model.api_key_env": flags["api_key_env"],
         "model.api_mode": flags["api_mode"],
         "model.prompt_format": flags["prompt_format"],
@@ -114,11 +128,14 @@ def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> Non
         "ids_from": flags["ids_from"],
         "concurrency": flags["concurrency"],
         "rescore": flags["rescore"],
+        "force": flags["force"],
         "output": flags["output"],
         "label": flags["label"],
     }
     cfg = load_config(EvalConfig, config_path, overrides)
-    results = run_evaluation(cfg, progress=not no_progress)
+    with _redacted_errors():
+        outcome = run_evaluation(cfg, progress=not no_progress)
+    results = outcome.results
     width = max((len(name) for name in results["benchmarks"]), default=9)
     for name, entry in results["benchmarks"].items():
         ci = entry.get("ci95") or [None, None]
@@ -128,21 +145,44 @@ def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> Non
             score = f"{entry['accuracy']}%  (95% CI {ci[0]}–{ci[1]}"
         click.echo(
             f"{name:<{width}}  {score}, n={entry.get('n_scored')}, "
-            f"rule-only {entry['rule_only']['accuracy']}%, judge failed {entry.get('judge_failures')}, "
-            f"generation errors {entry.get('generation_errors')})"
+            f"rule-only {_pct((entry.get('rule_only') or {}).get('accuracy'))}, "
+            f"judge failed {entry.get('judge_failures')}, generation errors {entry.get('generation_errors')})"
         )
-    click.echo(f"wrote {cfg.output}/results.json, results.md, results.png, samples.jsonl")
+    if outcome.written:
+        at = f" at {outcome.revision[:12]}" if outcome.output.startswith("hf://") and outcome.revision else ""
+        click.echo(redact(f"wrote {outcome.output}{at} (one split per benchmark, README.md, lineage.json)"))
+    else:
+        click.echo(redact(f"{outcome.output} is already complete for this config; left alone (--force redoes it)"))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value}%"
+
+
+@contextmanager
+def _redacted_errors() -> Iterator[None]:
+    """Error lines pass through core's redaction (a password in an endpoint URL never reaches the console)."""
+    try:
+        yield
+    except Finr1Error as exc:
+        text = redact(str(exc))
+        if text == str(exc):
+            raise
+        clean = type(exc)(text)
+        clean.exit_code = exc.exit_code
+        raise clean from None
 
 
 @cli.command("report")
-@click.argument("dirs", nargs=-1, required=True, type=click.Path())
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @click.option("--output", type=click.Path(file_okay=False), help="Write results.md and results.png here.")
 @click.option("--title", help="Title of the table and chart.")
-def report_command(dirs: Sequence[str], output: str | None, title: str | None) -> None:
-    """Merge several runs' results.json into one table (printed) and, with --output, a chart."""
+def report_command(refs: Sequence[str], output: str | None, title: str | None) -> None:
+    """Merge evaluations (artifact folders or hf://datasets/ORG/NAME@REV) into one table (printed) and a chart."""
     from finr1_evaluate.report import merge_results, render_markdown, write_reports
 
-    results = merge_results(dirs)
+    with _redacted_errors():
+        results = merge_results(refs)
     click.echo(render_markdown(results, title or "finr1-evaluate results"))
     if output:
         paths = write_reports(results, output, title=title)

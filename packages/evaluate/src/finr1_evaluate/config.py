@@ -92,8 +92,29 @@ class JudgeSettings(StrictModel):
         return bool(self.base_url)
 
 
+class UsableShares(StrictModel):
+    """The least share of usable results per benchmark below which a run fails (issue 14: no false success).
+
+    The default, 0.9, keeps a run whose missing items are a small, ignorable share: Fin-R1's table compares
+    models on the same sampled items, and when more than a tenth of them is missing (errors cluster on long
+    prompts or one failing category) the score describes another sample, by more than the ±3-point Wilson
+    interval of a 1,000-item benchmark. Below it the run exits 1 with no complete lineage; the work dir keeps
+    every paid call, so a fixed re-run resumes.
+    """
+
+    generations: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Items whose model call succeeded with an answer (or was cut off at max_tokens), per benchmark.",
+    )
+    verdicts: float = Field(
+        default=0.9, ge=0, le=1, description="Items sent to the judge that got a usable verdict, per benchmark."
+    )
+
+
 class EvalConfig(StrictModel):
-    """Everything ``finr1-evaluate run`` needs; recorded (secrets removed) in ``results.json``."""
+    """Everything ``finr1-evaluate run`` needs; recorded (secrets removed) in the output's ``lineage.json``."""
 
     benchmarks: list[str] = Field(default_factory=list, description="Benchmark names from the registry.")
     data: str | None = Field(
@@ -102,6 +123,13 @@ class EvalConfig(StrictModel):
     )
     samples: bool = Field(default=False, description="Use each benchmark's small shipped sample instead.")
     model: ModelEndpoint = Field(default_factory=ModelEndpoint)
+    model_ref: str | None = Field(
+        default=None,
+        description=(
+            "The weights the endpoint serves: hf://ORG/NAME[@REV], a local folder or `embedded`; its commit sha "
+            "(or local fingerprint) is recorded in the lineage and keys the response cache."
+        ),
+    )
     sampling: Sampling = Field(default_factory=Sampling)
     system_prompt: str | None = Field(default=None, description="System prompt; Fin-R1's evaluation sent none.")
     prompt_variant: Literal["faithful", "clean"] = "faithful"
@@ -112,14 +140,22 @@ class EvalConfig(StrictModel):
     sample_size: int = Field(default=1000, gt=0, description="Items per benchmark (all when the set is smaller).")
     limit: int | None = Field(default=None, gt=0, description="Cap on items per benchmark (quick runs).")
     seed: int = 42
-    ids_from: str | None = Field(default=None, description="results.json whose sampled ids are reused.")
+    ids_from: str | None = Field(
+        default=None,
+        description="An evaluation artifact (folder or hf://datasets/ORG/NAME@REV) whose sampled ids are reused.",
+    )
     concurrency: int = Field(default=16, gt=0)
-    rescore: bool = Field(default=False, description="Score cached responses only; never generate.")
+    rescore: bool = Field(
+        default=False,
+        description="Score the responses already generated (work dir or output artifact); never generate.",
+    )
+    force: bool = Field(default=False, description="Replace a complete output even when its config differs.")
+    min_usable: UsableShares = Field(default_factory=UsableShares)
     label: str | None = Field(default=None, description="Row name in results.md and reports (default: the model).")
     output: str | None = None
 
-    def cache_key(self) -> str:
-        """Hash of what determines a response: model, sampling, prompt variant, system prompt, API mode."""
+    def cache_key(self, served_revision: str | None = None) -> str:
+        """Hash of what determines a response: model (and its revision when known), sampling, prompts, API mode."""
         payload = {
             "model": self.model.model,
             "api_mode": self.model.api_mode,
@@ -128,6 +164,8 @@ class EvalConfig(StrictModel):
             "prompt_variant": self.prompt_variant,
             "system_prompt": self.system_prompt,
         }
+        if served_revision:  # weights of another revision served under the same name never reuse answers
+            payload["served_revision"] = served_revision
         return short_hash(payload)
 
     def effective_sample_size(self) -> int:

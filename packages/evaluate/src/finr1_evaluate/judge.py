@@ -11,8 +11,13 @@ own, never silently scored 0.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
 
 # Patterns tried in order; the first pattern with a hit wins (the original harness's order).
 SCORE_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -90,3 +95,78 @@ def parse_verdict(text: str | None) -> int | None:
             value = int(hits[-1])
             return value if value in (0, 1) else None
     return None
+
+
+# --- the judge loop: ask, ask again while the verdict is unusable -------------------------------------------
+
+
+def judge_cache_key(judge: Any) -> str:
+    """Hash of what determines a judge reply: model, sampling and the prompt template."""
+    from finr1_evaluate.config import short_hash
+
+    return short_hash(
+        {
+            "model": judge.model,
+            "temperature": judge.temperature,
+            "top_p": judge.top_p,
+            "max_tokens": judge.max_tokens,
+            "prompt": judge.prompt,
+        }
+    )
+
+
+def run_judge(
+    judge: Any, prompts: Mapping[str, str], log_path: Path, *, concurrency: int, progress: bool
+) -> dict[str, tuple[int | None, str | None]]:
+    """Ask the judge about each prompt; ask again while a verdict is unusable; key -> (score or None, raw reply).
+
+    Each attempt is a runner request keyed ``(key, attempt)`` in ``log_path``, so a killed run resumes
+    without asking again what was answered, and a rescore with the same judge is free.
+
+    Raises:
+        EndpointError: the judge refused the key (401/402/403): the run stops at once.
+    """
+    if not prompts:
+        return {}
+    from finr1_core.runner import ChatRequest, read_results, run_chat
+    from finr1_evaluate.generation import endpoint_config, from_chat_result
+    from finr1_evaluate.usable import stop_on_auth_error
+
+    endpoint = endpoint_config(
+        judge.base_url or "", judge.model, judge.api_key_env, judge.timeout_s, judge.max_retries
+    )
+    params = {"temperature": judge.temperature, "top_p": judge.top_p, "max_tokens": judge.max_tokens}
+    on_result = stop_on_auth_error(endpoint.base_url, endpoint.api_key_env, "--judge-api-key-env")
+    verdicts: dict[str, tuple[int | None, str | None]] = {}
+    pending = list(prompts)
+    for attempt in range(judge.attempts):
+        requests = [
+            ChatRequest(
+                item_id=key, sample_index=attempt, messages=[{"role": "user", "content": prompts[key]}], params=params
+            )
+            for key in pending
+        ]
+        run_chat(
+            requests, endpoint, log_path, concurrency=concurrency, progress=progress, check=False, on_result=on_result
+        )
+        results = read_results(log_path)
+        still = []
+        for key in pending:
+            result = results.get((key, attempt))
+            reply = from_chat_result(result) if result is not None else None
+            raw = None if reply is None else (reply.content if reply.error is None else f"[error] {reply.error}")
+            score = parse_verdict(reply.content) if reply is not None and reply.error is None else None
+            verdicts[key] = (score, raw)
+            if score is None:
+                still.append(key)
+        pending = still
+        if not pending:
+            break
+        if attempt + 1 < judge.attempts:
+            logger.info(
+                "judge: %d replies without a usable score; asking again (attempt %d of %d)",
+                len(pending),
+                attempt + 2,
+                judge.attempts,
+            )
+    return verdicts

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,19 +112,26 @@ def run_raw(
     *,
     params: Mapping[str, Any],
     concurrency: int = 16,
+    on_result: Callable[[ChatResult], None] | None = None,
 ) -> dict[str, int]:
     """Send the requests not yet finished in ``results_path``; returns ``{"sent", "skipped", "errors"}``.
 
     ``endpoint.base_url`` is the URL given by the user (see :func:`completions_url`); the key, the
     timeout and the retry budget come from ``endpoint`` as for the chat runner. Results are
     :class:`~finr1_core.runner.ChatResult` lines in the runner's log format, so
-    :func:`~finr1_core.runner.read_results` reads them.
+    :func:`~finr1_core.runner.read_results` reads them. ``on_result`` is called with each result after it
+    is written, as the runner does; an exception it raises stops the run (the others in flight are cancelled).
     """
-    return asyncio.run(_run_raw(list(requests), endpoint, Path(results_path), dict(params), concurrency))
+    return asyncio.run(_run_raw(list(requests), endpoint, Path(results_path), dict(params), concurrency, on_result))
 
 
 async def _run_raw(
-    requests: list[RawRequest], endpoint: EndpointConfig, results_path: Path, params: dict[str, Any], concurrency: int
+    requests: list[RawRequest],
+    endpoint: EndpointConfig,
+    results_path: Path,
+    params: dict[str, Any],
+    concurrency: int,
+    on_result: Callable[[ChatResult], None] | None,
 ) -> dict[str, int]:
     import httpx
 
@@ -148,6 +155,8 @@ async def _run_raw(
                 log.append(result)  # one write(2) per line, on the event loop thread: no interleaving
                 counts["sent"] += 1
                 counts["errors"] += int(result.error is not None)
+                if on_result is not None:
+                    on_result(result)
 
             await asyncio.gather(*(one(r) for r in todo))
     if counts["errors"]:

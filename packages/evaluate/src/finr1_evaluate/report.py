@@ -1,8 +1,9 @@
 """Reports people can read: ``results.md`` (the Fin-R1 README table) and ``results.png`` (a bar chart).
 
-Both are built from one or more ``results.json`` files (one per model run), so ``finr1-evaluate
-report DIR...`` merges several models into one table and chart with the same code that ``run``
-uses for a single model. The Average column is recomputed from the per-benchmark scores shown
+Both are built from the evaluation records of one or more runs (the ``evaluation`` block of an
+artifact's ``lineage.json``, local or on the Hub; or a ``results.json`` written by finr1-evaluate 0.1), so
+``finr1-evaluate report REF...`` merges several models into one table and chart with the same code
+that ``run`` uses for a single model's card. The Average column is recomputed from the per-benchmark scores shown
 (RECIPE.md §10: two of the published averages do not add up).
 """
 
@@ -18,7 +19,8 @@ from finr1_core.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-RESULTS_SCHEMA = "finr1-evaluate/results/v1"
+RESULTS_SCHEMA = "finr1-evaluate/results/v1"  # results.json written by finr1-evaluate 0.1 (still read)
+EVALUATION_SCHEMA = "finr1-evaluate/evaluation/v1"  # the `evaluation` record in an artifact's lineage.json
 
 # Column order and names of the Fin-R1 README table; other benchmarks follow alphabetically.
 HEADLINE_ORDER = ("finqa", "convfinqa", "ant_finance", "tfns", "finance_instruct_500k")
@@ -51,13 +53,31 @@ def order_benchmarks(names: Sequence[str]) -> list[str]:
     return head + sorted(b for b in unique if b not in HEADLINE_ORDER)
 
 
-def load_results(path: str | Path) -> dict[str, Any]:
-    """Read a ``results.json`` (or the folder holding one); errors name the path."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    if not path.is_file():
-        raise InputError(f"{path}: no results.json here (point at the --output folder of a finr1-evaluate run)")
+def load_results(ref: str | Path) -> dict[str, Any]:
+    """The results of one evaluation: an artifact (local folder or ``hf://datasets/ORG/NAME[@REV]``), or a
+    ``results.json`` written by finr1-evaluate 0.1 (the file or its folder); errors name the ref and the fix.
+    """
+    text = str(ref)
+    path = Path(text)
+    if not text.startswith("hf://"):
+        legacy = path / "results.json" if path.is_dir() else path
+        if legacy.name == "results.json" and legacy.is_file() and not (legacy.parent / "lineage.json").is_file():
+            return _legacy_results(legacy)
+        if not path.exists():
+            raise InputError(f"{path}: no such evaluation (give the --output of a finr1-evaluate run)")
+    from finr1_evaluate.artifact import read_evaluation
+
+    found = read_evaluation(text)
+    if found is None:
+        raise InputError(f"{text}: no complete evaluation here (no lineage.json: the run did not finish)")
+    lineage, record = found
+    data = dict(lineage.evaluation)
+    data.setdefault("label", data.get("model") or path.name)
+    data["source"] = {"ref": record.ref, "revision": record.revision_sha}
+    return data
+
+
+def _legacy_results(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -118,10 +138,15 @@ def row_averages(table: Sequence[Sequence[float | None]]) -> list[float | None]:
     return [_average([row[j] for j in cols]) if cols else None for row in table]
 
 
-def render_markdown(results: Sequence[Mapping[str, Any]], title: str = "finr1-evaluate results") -> str:
-    """The Fin-R1 README layout (model rows, benchmark columns, Average) plus a details table."""
+def render_markdown(
+    results: Sequence[Mapping[str, Any]], title: str = "finr1-evaluate results", *, heading: bool = True
+) -> str:
+    """The Fin-R1 README layout (model rows, benchmark columns, Average) plus a details table.
+
+    ``heading=False`` leaves out the ``# title`` line (an artifact card has its own).
+    """
     benchmarks, labels, table = summary_rows(results)
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", ""] if heading else []
     header = ["Model", *[display_name(b) for b in benchmarks], "Average"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
@@ -178,8 +203,10 @@ def render_markdown(results: Sequence[Mapping[str, Any]], title: str = "finr1-ev
         judge_text = f"{judge.get('model')} (temperature {judge.get('temperature')})" if judge else "none (rules only)"
         params = ", ".join(f"{k} {v}" for k, v in sampling.items() if v not in ({}, None))
         versions = ", ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items())
+        served = r.get("served_model") or {}
+        weights = f" (weights `{served['ref']}` at `{served.get('revision')}`)" if served.get("ref") else ""
         lines.append(
-            f"- **{label}**: model `{r.get('model')}`, {params}; prompt variant {r.get('prompt_variant')}; "
+            f"- **{label}**: model `{r.get('model')}`{weights}, {params}; prompt variant {r.get('prompt_variant')}; "
             f"system prompt {'set' if r.get('system_prompt') else 'none'}; seed {r.get('seed')}; judge {judge_text}; "
             f"{versions}."
         )
@@ -282,7 +309,7 @@ def write_reports(results: Sequence[Mapping[str, Any]], output: str | Path, titl
 
 
 def merge_results(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Load several runs' results for one merged report (rows keep the order given)."""
+    """Load several runs' results (artifacts, or 0.1 ``results.json`` files) for one report, in the order given."""
     if not paths:
         raise InputError("report: give at least one results folder (finr1-evaluate report DIR...)")
     return [load_results(p) for p in paths]

@@ -15,7 +15,7 @@ Counting rules (documented in the README):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from finr1_core.schemas import EvalSample
@@ -72,7 +72,7 @@ def aggregate(samples: Iterable[EvalSample], *, judge_used: bool) -> dict[str, A
     overturned_down = sum(1 for s in judged if s.correct is False and s.rule_correct is True)
     rule_only = score_block(rule_correct, len(answered))
     rule_judge = score_block(final_correct, len(decided)) if judge_used else None
-    headline = rule_judge if judge_used else rule_only
+    headline = rule_judge if rule_judge is not None else rule_only
     categories: dict[str, dict[str, int]] = {}
     for s in decided if judge_used else answered:
         entry = categories.setdefault(s.category or "", {"n": 0, "correct": 0})
@@ -109,3 +109,87 @@ def _is_generation_error(sample: EvalSample) -> bool:
 
 def _is_judge_failed(sample: EvalSample) -> bool:
     return (sample.error or "").startswith(JUDGE_FAILED)
+
+
+# --- one benchmark: rules, then the judge where the strategy says so ---------------------------------------
+
+
+def rule_row(benchmark: str, item: Any, messages: list[dict[str, str]], reply: Any) -> dict[str, Any]:
+    """An EvalSample row for one item, scored by the rule matcher (or marked as a generation error)."""
+    from finr1_core.answers import match_answer
+    from finr1_core.lineage import redact_text
+    from finr1_core.schemas import Message, Usage
+
+    row: dict[str, Any] = {
+        "benchmark": benchmark,
+        "id": item.id,
+        "category": getattr(item, "category", None),
+        "messages": [Message.model_validate(m) for m in messages],
+        "reference": item.reference,
+        "answer_type": item.answer_type,
+    }
+    if reply is None or reply.error is not None:
+        why = "not generated (no cached response)" if reply is None else redact_text(reply.error)
+        row["error"] = f"{GENERATION_ERROR}: {why}"
+        return row
+    usage = Usage(**{k: (reply.usage or {}).get(k) for k in Usage.model_fields}) if reply.usage else None
+    row.update(response=reply.content, reasoning=reply.reasoning, usage=usage, latency_s=reply.latency_s)
+    match = match_answer(
+        reply.content or "",
+        item.reference,
+        item.answer_type,
+        choices=getattr(item, "choices", None),
+        labels=getattr(item, "labels", None),
+        question=getattr(item, "question", None) or None,
+    )
+    row.update(
+        extracted=match.extracted,
+        rule=match.rule,
+        rule_correct=match.correct,
+        correct=match.correct is True,
+        method="rule",
+    )
+    return row
+
+
+def judge_prompts(
+    rows: Sequence[dict[str, Any]], items: Sequence[Any], strategy: str, bench: Any, template: str | None
+) -> dict[str, str]:
+    """The judge's prompts, keyed ``<item id>@<prompt hash>``, for the rows the strategy sends to the judge.
+
+    The judge sees the reference and the extracted final answer: never the reasoning, never the question. An
+    item without an extracted answer is not sent (it is an extraction failure, counted wrong).
+    """
+    import hashlib
+
+    from finr1_evaluate.judge import build_judge_prompt
+
+    prompts: dict[str, str] = {}
+    for row, item in zip(rows, items, strict=True):
+        extracted = (row.get("extracted") or "").strip()
+        if row.get("error") or not extracted or not needs_judge(strategy, row.get("rule_correct")):
+            continue
+        prompt = build_judge_prompt(
+            item.reference, extracted, getattr(item, "labels", None), template, getattr(bench, "judge_note", None)
+        )
+        key = f"{item.id}@{hashlib.sha256(prompt.encode()).hexdigest()[:10]}"
+        prompts[key] = prompt
+        row["_judge_key"] = key
+    return prompts
+
+
+def apply_verdict(
+    row: dict[str, Any], verdicts: Mapping[str, tuple[int | None, str | None]], attempts: int
+) -> EvalSample:
+    """The final EvalSample: the judge's verdict replaces the rule's where the item went to the judge."""
+    from finr1_core.lineage import redact_text
+
+    key = row.pop("_judge_key", None)
+    if key is not None:
+        score, raw = verdicts.get(key, (None, None))
+        row.update(method="llm", judge_raw=redact_text(raw) if raw else raw)
+        if score is None:
+            row.update(correct=None, error=f"{JUDGE_FAILED}: no usable score after {attempts} attempts")
+        else:
+            row["correct"] = score == 1
+    return EvalSample(**row)

@@ -41,7 +41,10 @@ DEFAULT_URL = "http://127.0.0.1:8000/v1"
     "--dtype", default=None, help="dtype at load time.  [default: vLLM auto; bfloat16 on CPUs with bf16 hardware]"
 )
 @click.option(
-    "--reasoning-parser", default=None, help="vLLM reasoning parser for <think> output.  [default: deepseek_r1]"
+    "--reasoning-parser",
+    default=None,
+    help="vLLM reasoning parser for <think> output: auto (only for models that write <think>: R1-style names, "
+    "<think> in the chat template, finr1 students), none (instruct models), or a parser name.  [default: auto]",
 )
 @click.option(
     "--continuous-batching/--no-continuous-batching",
@@ -79,6 +82,11 @@ def up_command(
     if engine_args:
         overrides["engine_args"] = list(engine_args)
     config = load_config(ServeConfig, config_path, overrides)
+    if not dry_run:
+        from finr1_serve.health import write_served_url
+
+        # Before the model is resolved (a download can take minutes): the healthcheck probes this port meanwhile.
+        write_served_url(config.host, config.port)
     plan = plan_launch(config)
     if dry_run:
         click.echo(plan.describe())
@@ -87,13 +95,22 @@ def up_command(
 
 
 @cli.command("health", context_settings={"show_default": True})
-@click.option("--url", default=DEFAULT_URL, help="Server base URL, with or without /v1.")
+@click.option(
+    "--url",
+    default=None,
+    help=f"Server base URL, with or without /v1.  [default: the URL `up` wrote to $FINR1_SERVE_STATE, else {DEFAULT_URL}]",
+)
 @click.option("--timeout", "timeout_s", type=float, default=600.0, help="Seconds to wait in total.")
 @click.option("--interval", "interval_s", type=float, default=1.0, help="Seconds between attempts.")
-def health_command(url: str, timeout_s: float, interval_s: float) -> None:
-    """Wait until the server answers /health (or /v1/models); fail with one line after --timeout."""
-    from finr1_serve.health import server_root, wait_healthy
+def health_command(url: str | None, timeout_s: float, interval_s: float) -> None:
+    """Wait until the server answers /health (or /v1/models); fail with one line after --timeout.
 
+    Without --url, the URL is the one `finr1-serve up` recorded in the file named by FINR1_SERVE_STATE (the
+    serve image sets it), so a container's HEALTHCHECK probes the port actually served.
+    """
+    from finr1_serve.health import served_url, server_root, wait_healthy
+
+    url = url or served_url(DEFAULT_URL)
     route, waited = wait_healthy(url, timeout_s=timeout_s, interval_s=interval_s)
     click.echo(f"healthy: {server_root(url)}{route} answered after {waited:.1f} s")
 

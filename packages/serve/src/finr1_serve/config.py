@@ -11,6 +11,11 @@ from finr1_core.config import StrictModel
 DEFAULT_MAX_MODEL_LEN = 16384
 """RECIPE.md §9; lowered to the model's own context length when that is shorter and not set explicitly."""
 
+AUTO = "auto"
+"""``reasoning_parser: auto``: the parser only for models that write ``<think>`` (decided from the model)."""
+NO_PARSER = ("none", "")
+"""Values of ``reasoning_parser`` (besides null) that mean "no parser" (instruct models)."""
+
 
 class ServeConfig(StrictModel):
     """How to serve one model over an OpenAI-compatible API."""
@@ -36,7 +41,9 @@ class ServeConfig(StrictModel):
         default=None, description="Weights dtype at load time; default: vLLM auto, bfloat16 on CPUs that have it."
     )
     reasoning_parser: str | None = Field(
-        default="deepseek_r1", description="vLLM reasoning parser that moves <think> into reasoning_content."
+        default=AUTO,
+        description="vLLM reasoning parser that moves <think> into reasoning_content: `auto` (decided from the "
+        "model, see finr1_serve.engines.derive_reasoning_parser), `none` (instruct models), or a parser name.",
     )
     continuous_batching: bool = Field(
         default=True, description="transformers serve: batch concurrent requests (TOOLING.md §9)."

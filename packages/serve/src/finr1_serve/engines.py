@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finr1_core.errors import ArtifactError, MissingDependencyError
-from finr1_serve.config import DEFAULT_MAX_MODEL_LEN, ServeConfig
+from finr1_serve.config import AUTO, DEFAULT_MAX_MODEL_LEN, NO_PARSER, ServeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ VLLM_INSTALL = "use the finr1-serve image (vllm/vllm-openai:v0.31.0) or `pip ins
 CPU_INSTALL = "pip install 'finr1-serve[cpu]'"
 CB_BLOCK_SIZE = 256  # transformers' default page size
 CB_MAX_BATCH_TOKENS = 2048  # tokens per forward pass; bounds the logits peak (tokens x vocab) on CPU
+# Names of reasoning models ("Fin-R1", "DeepSeek-R1-Distill-…", "deepseek-reasoner", "QwQ-32B", "…-Thinking"):
+# a whole word, so "Qwen2.5-72B-Instruct" or "r10" never match.
+_REASONING_NAME = re.compile(r"(?<![a-z0-9])(r1|reasoner|qwq|thinking)(?![a-z0-9])", re.IGNORECASE)
 
 
 @dataclass
@@ -184,8 +188,70 @@ def effective_max_model_len(model_dir: Path, requested: int | None) -> int:
     return DEFAULT_MAX_MODEL_LEN
 
 
+def _chat_template(model_dir: Path) -> str:
+    """The model's chat template text (``chat_template.jinja`` or ``tokenizer_config.json``), or ''."""
+    parts = []
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        parts.append(jinja.read_text(encoding="utf-8", errors="replace"))
+    try:
+        template = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError, AttributeError):
+        template = None
+    if isinstance(template, str):
+        parts.append(template)
+    elif isinstance(template, list):  # named templates: [{"name": ..., "template": ...}]
+        parts += [str(t.get("template", "")) for t in template if isinstance(t, dict)]
+    return "\n".join(parts)
+
+
+def _lineage_tool(model_dir: Path) -> str | None:
+    try:
+        tool = json.loads((model_dir / "lineage.json").read_text(encoding="utf-8")).get("tool")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return tool if isinstance(tool, str) else None
+
+
+def derive_reasoning_parser(model_dir: Path, ref: str | None = None) -> tuple[str | None, str]:
+    """The vLLM reasoning parser a model needs, and why: only models that write ``<think>`` get one.
+
+    A parser on an instruct model (Qwen2.5-Instruct as judge or baseline) moves its whole answer into
+    ``reasoning_content`` and leaves ``content`` null, or vLLM refuses the requests; so the default is none.
+    A model writes ``<think>`` when its chat template does (DeepSeek-R1 distills, QwQ, Qwen3), when it is a
+    finr1 student (``lineage.json`` written by finr1-train, trained on R1 traces), or when its name says so
+    (``Fin-R1``, ``…-R1-…``, ``reasoner``, ``QwQ``, ``Thinking``).
+
+    Returns:
+        ``(parser or None, reason)``; ``qwen3`` for Qwen3 models (vLLM's parser for them), else ``deepseek_r1``.
+    """
+    model_type = str(_model_config(model_dir).get("model_type", ""))
+    parser = "qwen3" if model_type.startswith("qwen3") else "deepseek_r1"
+    if "<think>" in _chat_template(model_dir):
+        return parser, "its chat template writes <think>"
+    if _lineage_tool(model_dir) == "finr1-train":
+        return parser, "a finr1 student (lineage.json by finr1-train): trained to write <think>"
+    names = [ref or "", str(_model_config(model_dir).get("_name_or_path", "")), model_dir.name]
+    for name in names:
+        if _REASONING_NAME.search(name):
+            return parser, f"its name {name!r} is a reasoning model's"
+    return None, "no <think> in its chat template, lineage or name (an instruct model)"
+
+
+def reasoning_parser_for(config: ServeConfig, model_dir: Path) -> str | None:
+    """``config.reasoning_parser`` resolved: ``auto`` derived from the model, ``none``/null as no parser."""
+    value = config.reasoning_parser
+    if value is None or value.strip().lower() in NO_PARSER:
+        return None
+    if value.strip().lower() != AUTO:
+        return value
+    parser, reason = derive_reasoning_parser(model_dir, config.model)
+    logger.info("reasoning parser %s (auto: %s)", parser or "none", reason)
+    return parser
+
+
 def vllm_command(config: ServeConfig, model_dir: Path, gpus: int) -> list[str]:
-    """``vllm serve`` with the Fin-R1 serving flags (RECIPE.md §9) and the reasoning parser."""
+    """``vllm serve`` with the Fin-R1 serving flags (RECIPE.md §9) and, for reasoning models, the parser."""
     tp = config.tensor_parallel_size or default_tensor_parallel_size(model_dir, gpus)
     command = [
         _executable("vllm") or "vllm",
@@ -204,8 +270,9 @@ def vllm_command(config: ServeConfig, model_dir: Path, gpus: int) -> list[str]:
         "--gpu-memory-utilization",
         str(config.gpu_memory_utilization),
     ]
-    if config.reasoning_parser:
-        command += ["--reasoning-parser", config.reasoning_parser]
+    parser = reasoning_parser_for(config, model_dir)
+    if parser:
+        command += ["--reasoning-parser", parser]
     if config.dtype:
         command += ["--dtype", config.dtype]
     return command + list(config.engine_args)

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from pathlib import Path
 
 from finr1_core.errors import EndpointError
 
 logger = logging.getLogger(__name__)
+
+#: Names a file where ``up`` records the URL it serves, and where ``health`` without ``--url`` reads it. The serve
+#: image sets it, so its HEALTHCHECK follows ``--port`` (the pipeline's servers listen on 8001-8003, not 8000).
+STATE_ENV = "FINR1_SERVE_STATE"
+
+
+def write_served_url(host: str, port: int) -> Path | None:
+    """Record ``http://<host>:<port>/v1`` in the ``FINR1_SERVE_STATE`` file (when the variable is set)."""
+    target = os.environ.get(STATE_ENV)
+    if not target:
+        return None
+    # 0.0.0.0 / :: listen everywhere; a probe in the same container reaches them on loopback.
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"url": f"http://{probe_host}:{port}/v1"}) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: a probe never reads half a file
+    return path
+
+
+def served_url(default: str) -> str:
+    """The URL ``up`` recorded in the ``FINR1_SERVE_STATE`` file, or ``default`` when there is none yet."""
+    target = os.environ.get(STATE_ENV)
+    if not target:
+        return default
+    try:
+        url = json.loads(Path(target).read_text(encoding="utf-8")).get("url")
+    except (OSError, ValueError, AttributeError):
+        return default
+    return url if isinstance(url, str) and url else default
 
 
 def server_root(url: str) -> str:

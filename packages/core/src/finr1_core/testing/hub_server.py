@@ -40,11 +40,13 @@ when the server was given a ``token`` and the request carries another one.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
 import threading
@@ -813,6 +815,27 @@ class _HubHTTPServer(ThreadingHTTPServer):
         self.requests: list[tuple[str, str, int]] = []
         self.unhandled: list[tuple[str, str]] = []
         self._log_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._log_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._log_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Close the listening socket and every open connection: a pooled keep-alive client (huggingface_hub
+        keeps one per host) would otherwise hold its handler thread after the server stopped."""
+        super().server_close()
+        with self._log_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def record(self, method: str, path: str, status: int) -> None:
         with self._log_lock:

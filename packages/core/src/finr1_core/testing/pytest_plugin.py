@@ -1,4 +1,8 @@
-"""pytest plugin: one in-memory Hub test server per session, wired in before any HF library is imported.
+"""pytest plugin: the shared test guards plus one in-memory Hub test server per session, wired in before any HF
+library is imported.
+
+It includes :mod:`finr1_core.testing.guards` (loopback-only networking, nothing left behind after a test);
+packages that do not use the Hub import that module instead.
 
 ``huggingface_hub`` and ``datasets`` read ``HF_ENDPOINT``/``HF_HOME`` when first imported, so the
 server must be running and the environment set before a test module imports them. Registering this
@@ -13,6 +17,9 @@ plugin does that in ``pytest_configure``, which runs before test modules are col
 Whatever was imported earlier anyway is patched (:func:`~finr1_core.testing.hub_server.configure_hf_env`).
 The environment is restored and the server stopped at the end of the session. Registering the plugin
 twice (two conftests) starts one server.
+
+Importing only the ``hub_server`` fixture into a test module (without these hooks) still works: the fixture
+then starts the server itself and stops it, restoring the environment, when the session ends.
 
 Fixtures:
     hub_server: the session's :class:`~finr1_core.testing.hub_server.HubServer` (``.url``, ``.requests`` …).
@@ -30,14 +37,34 @@ from typing import Any
 
 import pytest
 
+from finr1_core.testing.guards import (
+    configure_guards,
+    expect_blocked,
+    finr1_state_guard,
+    pytest_sessionfinish,
+    unconfigure_guards,
+)
 from finr1_core.testing.hub_server import HubServer, configure_hf_env, make_hf_home
 
-__all__ = ["hub_repo_id", "hub_server", "pytest_configure", "pytest_unconfigure"]
+__all__ = [
+    "expect_blocked",
+    "finr1_state_guard",
+    "hub_repo_id",
+    "hub_server",
+    "pytest_configure",
+    "pytest_sessionfinish",
+    "pytest_unconfigure",
+]
 
 # Module state, not fixtures: the server must exist before collection imports test modules.
 _SESSION: dict[str, Any] = {}
 
-_QUIET = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+_QUIET = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    # Online against the test server, `datasets` would also HEAD s3.amazonaws.com on every Hub load to count it.
+    "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+}
 
 
 def _start() -> HubServer:
@@ -66,19 +93,26 @@ def _stop() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Start the session's Hub test server and point the HF environment at it."""
+    """Start the session's Hub test server, point the HF environment at it, install the test guards."""
+    # Guards first, so that the server's socket is known to them; the server's HF_HOME is a temporary folder.
+    configure_guards(hf_home=False)
     _start()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the server and restore the environment."""
+    """Stop the server, remove the guards and restore the environment."""
     _stop()
+    unconfigure_guards()
 
 
 @pytest.fixture(scope="session")
-def hub_server() -> HubServer:
+def hub_server() -> Iterator[HubServer]:
     """The session's in-memory Hub server (``HF_ENDPOINT`` already points at it)."""
-    return _start()
+    started_here = "server" not in _SESSION  # the hooks above are not registered: this fixture owns the server
+    server = _start()
+    yield server
+    if started_here:
+        _stop()
 
 
 @pytest.fixture

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from finr1_core.errors import InputError
 from finr1_core.formats import prompts
-from finr1_core.formats._io import iter_jsonl
+from finr1_core.formats._io import iter_jsonl, read_json_list
 from finr1_core.formats.convfinqa import SPLIT_FILES as CONVFINQA_FILES
 from finr1_core.formats.convfinqa import load_convfinqa
 from finr1_core.formats.exams import TFNS_SPLIT_FILES, load_tfns, read_ant_finance, read_financeiq, tfns_item
 from finr1_core.formats.fincuge import TASKS as FINCUGE_TASKS
-from finr1_core.formats.fincuge import read_fincuge
+from finr1_core.formats.fincuge import fincuge_tasks_in, get_task
 from finr1_core.formats.finqa import SPLIT_FILES as FINQA_FILES
 from finr1_core.formats.finqa import load_finqa
 from finr1_core.formats.hub import folder_holding, hub_rows, hub_snapshot
@@ -137,6 +138,14 @@ class TFNSSource(SourceAdapter):
             yield self.item(tfns_item(row["text"], row["label"], f"{stem}-{i}", where))
 
 
+# A row of column names (ASCII identifiers only, e.g. ["trainingSourceData", "Sentiment"]) where data rows hold
+# Chinese text: the upstream train files were concatenated from CSVs and kept one header row each.
+_HEADER_CELL = re.compile(r"^\ufeff?[A-Za-z_][A-Za-z0-9_]*$")
+
+FINCUGE_REPO = "https://github.com/ssymmetry/BBT-FinCUGE-Applications"
+FINCUGE_COMMIT = "654d132de56e85075700358baf558ab4d0cd986f"  # 2023-07-10, the commit whose layout was checked
+
+
 class FinCUGESource(SourceAdapter):
     name = "fincuge"
     category = "reasoning_business_knowledge"
@@ -144,6 +153,12 @@ class FinCUGESource(SourceAdapter):
     answer_type = "label|text"
     hub_id = None
     description = "BBT-FinCUGE (ssymmetry/BBT-FinCUGE-Applications): Chinese multi-task; 'fincuge:<task>' for one task"
+    fetch_hint = (
+        f"git clone {FINCUGE_REPO} data/sources/BBT-FinCUGE-Applications && git -C "
+        f"data/sources/BBT-FinCUGE-Applications checkout {FINCUGE_COMMIT[:12]}, then set its `data:` to "
+        "data/sources/BBT-FinCUGE-Applications/FinCUGE_Publish (the Hub has only an instruction-format copy, "
+        "Maciel/FinCUGE-Instruction, not the original layout)"
+    )
     splits = ("train", "eval")
     eval_splits = ("eval",)
 
@@ -153,9 +168,40 @@ class FinCUGESource(SourceAdapter):
                 raise InputError(f"FinCUGE task '{task}' is unknown (known: {', '.join(FINCUGE_TASKS)})")
         self.tasks = tasks
 
+    def _files(self, path: Path, split: str) -> list[tuple[Path, str]]:
+        """``(file, task)`` pairs: a folder of task folders, one task folder, or one file."""
+        if path.is_file():
+            return [(path, self.tasks[0] if self.tasks else path.parent.name)]
+        if (path / f"{split}_list.json").is_file() and path.name in FINCUGE_TASKS:
+            return [(path / f"{split}_list.json", path.name)]
+        present = fincuge_tasks_in(path, split)
+        wanted = self.tasks or present
+        missing = [t for t in wanted if t not in present]
+        if missing or not wanted:
+            raise InputError(f"{path}: no FinCUGE {split}_list.json for task(s) {', '.join(missing) or '(any)'}")
+        return [(path / task / f"{split}_list.json", task) for task in wanted]
+
     def read_local(self, path: Path, split: str) -> Iterator[SourceItem]:
-        for it in read_fincuge(path, split, self.tasks):
-            yield self.from_item(it, prompts.fincuge_distill(it))
+        for file, task in self._files(path, split):
+            spec = get_task(task)
+            headers = 0
+            for i, row in enumerate(read_json_list(file)):
+                where = f"{file} row {i}"
+                if not isinstance(row, list) or len(row) < len(spec.columns):
+                    raise InputError(f"{where}: expected a list [{', '.join(spec.columns)}], got {str(row)[:80]}")
+                if all(isinstance(c, str) and _HEADER_CELL.match(c) for c in row):
+                    headers += 1  # the train files of finne (row 3334) and finnsp (row 1939) hold one
+                    continue
+                try:
+                    it = spec.parse(task, i, row)  # ids keep the row position, as in finr1_core's reader
+                except ValueError as exc:
+                    raise InputError(f"{where}: {exc}") from None
+                if not it.question:
+                    raise InputError(f"{where}: empty text")
+                it = Item(**{**it.__dict__, "meta": {**it.meta, "task": task}})
+                yield self.from_item(it, prompts.fincuge_distill(it))
+            if headers:
+                logger.warning("%s: skipped %d row(s) of column names left in the upstream file", file, headers)
 
 
 class FinanceIQSource(SourceAdapter):
@@ -186,6 +232,11 @@ class AntFinanceSource(SourceAdapter):
     description = (
         "Ant_Finance (alipay/financial_evaluation_dataset, Fin-Eva Ant part); 'train' = the unlabelled "
         "rows (reference ''), since the labelled rows are evaluation material"
+    )
+    fetch_hint = (
+        "it has no training split: its only public copy is the Fin-Eva evaluation set "
+        "(github.com/alipay/financial_evaluation_dataset data/Ant: 28% labelled dev rows, 72% the hidden test set), "
+        "all of which decontamination removes; set `data:` only to a copy that is not evaluation material"
     )
     train_split = "unlabelled"
     splits = ("unlabelled", "labelled")

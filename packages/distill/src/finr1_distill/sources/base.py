@@ -52,6 +52,8 @@ class SourceAdapter:
     answer_type: ClassVar[str]
     hub_id: ClassVar[str | None] = None
     description: ClassVar[str] = ""
+    #: How to get the data when there is no Hub copy (shown when a run names the source without ``data``).
+    fetch_hint: ClassVar[str] = "pass --data PATH to its local files"
     #: What ``split="train"`` reads.
     train_split: ClassVar[str] = "train"
     #: Splits this adapter knows.
@@ -102,7 +104,7 @@ class SourceAdapter:
         else:
             repo = hub_id or self.hub_id
             if not repo:
-                raise InputError(f"source '{self.name}' has no Hub copy; pass --data PATH to its local files")
+                raise InputError(f"source '{self.name}' has no Hub copy: {self.fetch_hint}")
             items = self.read_hub(repo, resolved)
         count = 0
         for item in items:

@@ -133,6 +133,24 @@ class YamlBenchmark(Benchmark):
         )
 
 
+def _spec_error(path: Path, exc: ValidationError) -> str:
+    """One line for a bad spec; an unknown key is named first (a typo like ``answer_typ`` would otherwise be
+    reported only as the missing ``answer_type``), with the closest known key and the list of keys."""
+    import difflib
+
+    errors = exc.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        key = ".".join(str(p) for p in unknown[0]["loc"])
+        known = list(YamlBenchmarkSpec.model_fields)
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{path}: unknown key '{key}': {hint}remove or rename it (keys: {', '.join(known)})"
+    err = errors[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(file)"
+    return f"{path}: key '{key}': {err['msg']}"
+
+
 def load_yaml_benchmark(path: Path | str) -> YamlBenchmark:
     """Build a benchmark from a YAML file (see the module docstring); errors name the file and the key."""
     path = Path(path)
@@ -147,9 +165,7 @@ def load_yaml_benchmark(path: Path | str) -> YamlBenchmark:
     try:
         spec = YamlBenchmarkSpec.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(file)"
-        raise ConfigError(f"{path}: key '{key}': {err['msg']}") from None
+        raise ConfigError(_spec_error(path, exc)) from None
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(spec.template) if f is not None]
     except ValueError as exc:
