@@ -103,3 +103,15 @@ class Toy:
 @pytest.fixture(scope="session")
 def toy() -> type[Toy]:
     return Toy
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fail loudly if a trainer (and so a model) is built: bad input and missing packages are reported before."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr("trl.SFTTrainer.__init__", refuse)
+    monkeypatch.setattr("trl.GRPOTrainer.__init__", refuse)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", refuse)

@@ -15,8 +15,16 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
-# Optimizer, scheduler and RNG states and DeepSpeed shards stay local: a revision is for loading, not resuming.
-CHECKPOINT_IGNORE = ["*.pt", "*.pth", "global_step*/**", "global_step*"]
+# Optimizer, scheduler and RNG states, DeepSpeed shards and the completion marker stay local: a revision is for
+# loading, not resuming.
+CHECKPOINT_IGNORE = [
+    "*.pt",
+    "*.pth",
+    "global_step*/**",
+    "global_step*",
+    "finr1-checkpoint.json",
+    ".finr1-checkpoint.json*",
+]
 
 
 def revision_name(run: str, step: int) -> str:
@@ -110,3 +118,93 @@ class PushCheckpointRevisions(TrainerCallback):
         for future in self._futures:
             future.result()
         self._futures.clear()
+
+
+class AlreadyTrained(Exception):
+    """Raised by :class:`StopWhenAlreadyTrained` before a step that would go past ``max_steps``."""
+
+
+class StopWhenAlreadyTrained(TrainerCallback):
+    """Refuse to run a step once ``max_steps`` is reached.
+
+    transformers 5.17's loop checks ``max_steps`` only after a step: resumed from a checkpoint saved at
+    ``max_steps`` in the middle of an epoch (``save_strategy: epoch`` with ``max_steps``, or ``save_steps``
+    dividing ``max_steps``), ``train()`` runs one step more (global step ``max_steps + 1``). Raised at the
+    first ``on_step_begin``, after the checkpoint's weights and state are loaded and before any data or
+    generation is consumed; the caller catches it and writes the model as it is.
+    """
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if args.max_steps > 0 and state.global_step >= args.max_steps:
+            raise AlreadyTrained(f"global step {state.global_step} reached max_steps {args.max_steps}")
+
+
+CLIPPED_KEY = "completions/clipped_ratio"
+ZERO_STD_KEY = "frac_reward_zero_std"
+
+
+class ClippedCompletionsGuard(TrainerCallback):
+    """Warn at every logged GRPO step whose completions were all cut off; stop when such steps teach nothing.
+
+    A completion cut at ``max_completion_length`` never closes ``</answer>``: its format reward is 0. When a
+    step's completions are all cut off and either ``mask_truncated_completions`` leaves them all out of the
+    loss or every group's rewards are equal (``frac_reward_zero_std`` 1: advantage 0), the step has no
+    learning signal; with beta 0 the model does not move and the next steps are cut off too (TOOLING.md §9:
+    SFT traces longer than ``max_completion_length``). Partial-credit rewards can still tell cut-off
+    completions apart; such steps only warn.
+
+    Args:
+        max_completion_length: TRL's limit, for the messages.
+        mask_truncated: TRL's ``mask_truncated_completions``.
+        stop_after: Stop training once this many consecutive optimizer steps had no signal (None: only warn).
+    """
+
+    def __init__(self, max_completion_length: int, mask_truncated: bool, stop_after: int | None) -> None:
+        self.max_completion_length = max_completion_length
+        self.mask_truncated = mask_truncated
+        self.stop_after = stop_after
+        self.logged_steps = 0
+        self.dead_steps = 0
+        self.stopped_at: int | None = None
+        self._last_alive = 0  # global step of the last log that had a learning signal
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        ratio = logs.get(CLIPPED_KEY)
+        if ratio is None:  # eval logs, the final train summary
+            return
+        self.logged_steps += 1
+        dead = ratio >= 1.0 and (self.mask_truncated or logs.get(ZERO_STD_KEY) == 1.0)
+        if ratio >= 1.0 and state.is_world_process_zero:
+            mean = logs.get("completions/mean_length")
+            logger.warning(
+                "step %d: every completion was cut off at max_completion_length=%d (%s 1.0, mean length %s)%s; "
+                "raise max_completion_length above the length of the SFT traces",
+                state.global_step,
+                self.max_completion_length,
+                CLIPPED_KEY,
+                "?" if mean is None else f"{mean:.0f}",
+                ": no complete answer and no reward signal" if dead else "",
+            )
+        if not dead:
+            self._last_alive = state.global_step
+            return
+        self.dead_steps += 1
+        if self.stop_after is not None and state.global_step - self._last_alive >= self.stop_after:
+            if self.stopped_at is None:
+                self.stopped_at = state.global_step
+            control.should_training_stop = True
+
+    def failure(self) -> str | None:
+        """Why the run produced nothing usable, or None."""
+        if self.stopped_at is not None:
+            return (
+                f"GRPO stopped at step {self.stopped_at}: every completion of the last {self.stop_after} steps was cut "
+                f"off at max_completion_length={self.max_completion_length}, so the rewards carried no signal"
+            )
+        if self.logged_steps and self.dead_steps == self.logged_steps:
+            return (
+                f"every completion of all {self.logged_steps} logged GRPO steps was cut off at "
+                f"max_completion_length={self.max_completion_length}, so the rewards carried no signal"
+            )
+        return None

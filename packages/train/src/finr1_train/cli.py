@@ -42,17 +42,47 @@ def _train_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Resume from the last checkpoint (default: when one exists) or start over.",
             ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Check the recipe and the packages it needs (DeepSpeed, vLLM), print what would run, exit.",
+            ),
+            click.option(
+                "--accelerate-config",
+                "accelerate_config",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="The accelerate config the run is launched with (its DeepSpeed need is checked).",
+            ),
         ]
     ):
         func = option(func)
     return func
 
 
-def _run_command(kind: str, config_path: str | None, trl_args: Sequence[str], **overrides: Any) -> None:
+def _run_command(
+    kind: str,
+    config_path: str | None,
+    trl_args: Sequence[str],
+    dry_run: bool = False,
+    accelerate_config: str | None = None,
+    **overrides: Any,
+) -> None:
     from finr1_train.config import load_recipe
+    from finr1_train.preflight import check_recipe, installed_version
     from finr1_train.train import run as run_recipe
 
     recipe = load_recipe(kind, config_path, overrides=overrides, trl_tokens=trl_args)  # type: ignore[arg-type]
+    needed = check_recipe(recipe, accelerate_config)
+    if dry_run:
+        settings = recipe.settings
+        click.echo(f"{kind}: recipe {recipe.source} is valid")
+        click.echo(f"model: {settings.model}\ndataset: {settings.dataset} (split {settings.split})")
+        click.echo(f"output: {settings.output}")
+        for need in needed:
+            click.echo(f"needs {need.package} {installed_version(need.package)}: {need.reason}")
+        click.echo("dry run: nothing was loaded or trained")
+        return
     result = run_recipe(recipe)
     click.echo(f"model: {result.output} ({result.location})")
     if result.metrics_path is not None:
@@ -76,6 +106,41 @@ def sft_command(config_path: str | None, trl_args: tuple[str, ...], **overrides:
 def grpo_command(config_path: str | None, trl_args: tuple[str, ...], **overrides: Any) -> None:
     """Train the SFT model with GRPO on the judge's rl split (format + accuracy rewards, beta 0)."""
     _run_command("grpo", config_path, trl_args, **overrides)
+
+
+@cli.command("slurm")
+@click.argument("kind", type=click.Choice(["sft", "grpo"]))
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Recipe YAML.")
+@click.option(
+    "--accelerate-config",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="accelerate config (recipes/accelerate/zero3.yaml); its machine counts are set per job.",
+)
+@click.option("--nodes", type=int, required=True, help="Training nodes (GRPO in vLLM server mode adds one for vLLM).")
+@click.option(
+    "--gpus-per-node", type=int, default=None, help="Default: the accelerate config's processes per machine."
+)
+@click.option("--vllm-tensor-parallel-size", type=int, default=1, show_default=True, help="GPUs per vLLM replica.")
+@click.option("--partition", default=None, help="#SBATCH --partition.")
+@click.option("--time", "time_limit", default=None, help="#SBATCH --time (e.g. 2-00:00:00).")
+@click.option("--job-name", default=None, help="#SBATCH --job-name (default finr1-KIND).")
+@click.option("--venv", default=None, help="Virtual environment activated on every node.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Write here (default stdout).")
+def slurm_command(kind: str, config_path: str, out_path: str | None, **options: Any) -> None:
+    """Render a Slurm batch script that runs the recipe over several nodes (accelerate; vLLM server node for GRPO)."""
+    from pathlib import Path
+
+    from finr1_train.slurm import render
+
+    script_name = out_path or "job.slurm"
+    text = render(kind, config_path, nodes=options.pop("nodes"), script_name=script_name, **options)  # type: ignore[arg-type]
+    if out_path is None:
+        click.echo(text, nl=False)
+        return
+    Path(out_path).write_text(text, encoding="utf-8")
+    Path(out_path).chmod(0o755)
+    click.echo(f"wrote {out_path}")
 
 
 @cli.command("rewards")

@@ -117,6 +117,14 @@ class GRPOSettings(CommonSettings):
         description="Drop prompts longer than this many tokens (TRL 1.16 has no max_prompt_length).",
     )
     verifier: Any = Field(default=None, description="accuracy_llm's endpoint: base_url, model, api_key_env, mode, …")
+    stop_after_clipped_steps: int | None = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Stop with an error after this many consecutive steps in which every completion was cut off at "
+            "max_completion_length and the rewards carried no signal (TOOLING.md §9); null only warns."
+        ),
+    )
 
     @field_validator("rewards")
     @classmethod
@@ -286,6 +294,17 @@ class _Parser:
             raise ConfigError(f"{source}: TRL rejected the arguments: {first}{hint}") from None
 
 
+def _cli_value(tokens: Sequence[str], key: str) -> str | None:
+    """The value of ``--key value`` / ``--key=value`` among command-line tokens, else None."""
+    for i, token in enumerate(tokens):
+        name, has_eq, inline = token.partition("=")
+        if name.startswith("--") and name[2:].replace("-", "_") == key:
+            if has_eq:
+                return inline
+            return tokens[i + 1] if i + 1 < len(tokens) else ""
+    return None
+
+
 def _explicit_cli_keys(tokens: Sequence[str]) -> set[str]:
     return {t[2:].split("=")[0].replace("-", "_") for t in tokens if t.startswith("--")}
 
@@ -341,6 +360,13 @@ def load_recipe(
             raise ConfigError(f"{source}: key 'env': expected a mapping of variable names to values")
         for name, value in env.items():
             os.environ[str(name)] = str(value)
+
+    # transformers imports DeepSpeed while it parses a deepspeed: argument or under accelerate's DeepSpeed
+    # environment (a traceback without it): check first.
+    from finr1_train.preflight import needs, require
+
+    deepspeed = trl_values.get("deepspeed") or _cli_value(cli_trl, "deepspeed")
+    require(source, [n for n in needs({"deepspeed": deepspeed}) if n.package == "deepspeed"])
 
     parser.set_defaults(trl_values, source)
     args = parser.parse(cli_trl, source if not cli_trl else f"{source} + command line")

@@ -68,27 +68,51 @@ def _prepare_output_dir(recipe: Recipe) -> Path:
     return out
 
 
-def _resume_point(recipe: Recipe, output_dir: Path) -> str | bool | None:
-    """Decide where training restarts: TRL's resume_from_checkpoint wins, then finr1's resume setting."""
-    from transformers.trainer_utils import get_last_checkpoint
+def _resume_point(recipe: Recipe, output_dir: Path) -> str | None:
+    """Decide where training restarts: TRL's resume_from_checkpoint wins, then finr1's resume setting.
 
+    Only complete checkpoints count (:mod:`finr1_train.checkpoints`): what a kill during a save left behind is
+    removed by the main process and the run resumes from the newest complete one, or starts over (one line).
+    """
+    from finr1_train.checkpoints import inspect_checkpoint, scan
+
+    main_process = _main_process()
     explicit = recipe.args.resume_from_checkpoint
     if explicit:
         if not Path(explicit).is_dir():
             raise InputError(f"resume_from_checkpoint {explicit}: folder does not exist")
+        verdict = inspect_checkpoint(explicit)
+        if not verdict.complete and verdict.step >= 0:
+            raise InputError(
+                f"resume_from_checkpoint {explicit}: the checkpoint is incomplete ({verdict.reason}); "
+                "name an earlier checkpoint-N or drop resume_from_checkpoint"
+            )
         return str(explicit)
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-    if recipe.settings.resume is True and last is None:
-        raise InputError(f"--resume: no checkpoint-* folder in {output_dir} to resume from")
     if recipe.settings.resume is False:
-        if last is not None and int(os.environ.get("RANK", "0")) == 0:
-            logger.info("--no-resume: starting over; old checkpoints in %s are removed", output_dir)
-            for old in output_dir.glob("checkpoint-*"):
-                shutil.rmtree(old)
+        if main_process and output_dir.is_dir():
+            old = sorted(output_dir.glob("checkpoint-*"))
+            if old:
+                logger.info("--no-resume: starting over; old checkpoints in %s are removed", output_dir)
+            for path in old:
+                shutil.rmtree(path)
         return None
-    if last is not None:
-        logger.info("resuming from %s", last)
-    return last
+    found = scan(output_dir, clean=main_process)
+    if found.latest is None:
+        if recipe.settings.resume is True:
+            detail = f" (incomplete: {found.describe_incomplete()})" if found.incomplete else ""
+            raise InputError(
+                f"--resume: no complete checkpoint-* folder in {output_dir} to resume from{detail}; "
+                "rerun without --resume to start over"
+            )
+        if found.incomplete:
+            logger.warning(
+                "no complete checkpoint in %s (%s); training starts from step 0",
+                output_dir,
+                found.describe_incomplete(),
+            )
+        return None
+    logger.info("resuming from %s", found.latest)
+    return str(found.latest)
 
 
 def _check_device(recipe: Recipe) -> None:
@@ -100,7 +124,19 @@ def _check_device(recipe: Recipe) -> None:
 
 
 def _callbacks(recipe: Recipe) -> list[Any]:
-    callbacks: list[Any] = []
+    from finr1_train.callbacks import StopWhenAlreadyTrained
+
+    callbacks: list[Any] = [StopWhenAlreadyTrained()]
+    if isinstance(recipe.settings, GRPOSettings):
+        from finr1_train.callbacks import ClippedCompletionsGuard
+
+        callbacks.append(
+            ClippedCompletionsGuard(
+                recipe.args.max_completion_length,
+                bool(recipe.args.mask_truncated_completions),
+                recipe.settings.stop_after_clipped_steps,
+            )
+        )
     if recipe.settings.push_checkpoints:
         from finr1_core import refs
         from finr1_train.callbacks import PushCheckpointRevisions
@@ -108,6 +144,15 @@ def _callbacks(recipe: Recipe) -> list[Any]:
         ref = refs.parse_ref(recipe.settings.output, repo_type="model")
         callbacks.append(PushCheckpointRevisions(ref.repo_id, _run_name(recipe)))
     return callbacks
+
+
+def _train(trainer: Any, resume: str | None) -> None:
+    from finr1_train.callbacks import AlreadyTrained
+
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    except AlreadyTrained:
+        logger.info("%s is at max_steps %d: nothing left to train", resume, trainer.args.max_steps)
 
 
 def _card_body(recipe: Recipe, base_model: str, result_summary: dict[str, Any], counts: dict[str, int]) -> str:
@@ -196,9 +241,18 @@ def _finish(
     started: _dt.datetime,
     callbacks: list[Any],
 ) -> RunResult:
+    """Stage the final folder and its record (:mod:`finr1_train.pending`), then write the output from them."""
     from finr1_core import refs
-    from finr1_core.lineage import Lineage
+    from finr1_train.curves import summarize
+    from finr1_train.pending import write_pending
 
+    for cb in callbacks:
+        failure = getattr(cb, "failure", lambda: None)()
+        if failure:  # a run that learned nothing is not an output; its checkpoints stay in the work folder
+            raise ConfigError(
+                f"{recipe.source}: {failure}; raise max_completion_length above the SFT traces' length (or shorten "
+                "them) and rerun with --no-resume"
+            )
     folder = _final_folder(recipe, trainer)
     # Every process takes part (ZeRO-3 and FSDP gather the shards); only the main one writes files.
     trainer.save_model(str(folder))  # weights, config, generation config and the tokenizer with its chat template
@@ -218,57 +272,144 @@ def _finish(
         trainer.processing_class.save_pretrained(str(folder))
     _tidy_model_folder(folder)
     history = list(trainer.state.log_history)
-    metrics_path = write_metrics(
+    write_metrics(
         folder,
         history,
         {"command": recipe.kind, "base_model": base_model, "dataset": recipe.settings.dataset, "counts": counts},
     )
-    curves_path = None
-    if recipe.settings.plot:
-        curves_path = plot_curves(folder, history, f"finr1-train {recipe.kind}: {_run_name(recipe)}")
-    from finr1_train.curves import summarize
+    curves = recipe.settings.plot and plot_curves(folder, history, f"finr1-train {recipe.kind}: {_run_name(recipe)}")
+    for cb in callbacks:
+        getattr(cb, "wait", lambda: None)()  # checkpoint uploads still queued
+    write_pending(
+        refs.work_dir(recipe.settings.output, repo_type="model"),
+        folder,
+        {
+            "config": recipe.effective_config(),
+            "inputs": [r.model_dump(mode="json") for r in inputs],
+            "counts": counts,
+            "started_at": started.isoformat(),
+            "finished_at": _now().isoformat(),
+            "card_body": _card_body(recipe, base_model, summarize(history), counts),
+            "base_model": base_model,
+            "has_curves": bool(curves),
+            "checkpoint_push_failures": [f for cb in callbacks for f in getattr(cb, "failures", [])],
+        },
+    )
+    result = _write_output(recipe, _pending(recipe))
+    result.trainer = trainer
+    return result
 
-    body = _card_body(recipe, base_model, summarize(history), counts)
+
+def _pending(recipe: Recipe) -> Any:
+    from finr1_core import refs
+    from finr1_train.pending import read_pending
+
+    pending = read_pending(refs.work_dir(recipe.settings.output, repo_type="model"))
+    if pending is None:
+        raise ArtifactError(f"output {recipe.settings.output}: the staged final model vanished before it was written")
+    return pending
+
+
+def _write_output(recipe: Recipe, pending: Any) -> RunResult:
+    """Write the staged final model to the output with its card and lineage (main process only)."""
+    from finr1_core import refs
+    from finr1_core.lineage import InputRecord, Lineage
+
+    counts = dict(pending.counts)
     lineage = Lineage(
         tool=TOOL,
         tool_version=__version__,
-        config=recipe.effective_config(),  # Lineage redacts secrets itself (keeps pad_token, max_prompt_tokens)
-        inputs=inputs,
+        config=pending.config,  # Lineage redacts secrets itself (keeps pad_token, max_prompt_tokens)
+        inputs=[InputRecord.model_validate(r) for r in pending.inputs],
         counts=counts,
-        started_at=started,
-        finished_at=_now(),
+        started_at=_dt.datetime.fromisoformat(pending.started_at),
+        finished_at=_dt.datetime.fromisoformat(pending.finished_at),
     )
     # The staged folder lives in the work folder, which the write removes: report what landed in the output.
-    record = refs.save_model_ref(folder, recipe.settings.output, lineage, card_body=body, move=True)
+    record = refs.save_model_ref(
+        pending.folder, recipe.settings.output, lineage, card_body=pending.card_body, move=True
+    )
     if is_hub_ref(recipe.settings.output):
         metrics_path = curves_path = None  # uploaded with the model; the staging folder is gone
     else:
         metrics_path = Path(record.location) / METRICS_FILE
-        curves_path = Path(record.location) / CURVES_FILE if curves_path is not None else None
-    failures = [f for cb in callbacks for f in getattr(cb, "failures", [])]
-    if failures:
+        curves_path = Path(record.location) / CURVES_FILE if pending.has_curves else None
+    if pending.checkpoint_push_failures:
         raise ArtifactError(
-            f"training finished and {record.location} is written, but pushing checkpoints failed: {failures[0]}"
+            f"training finished and {record.location} is written, but pushing checkpoints failed: "
+            f"{pending.checkpoint_push_failures[0]}"
         )
     logger.info(
         "finr1-train %s: %s -> %s (%d rows, %d steps, %.0f s)",
         recipe.kind,
-        base_model,
+        pending.base_model,
         recipe.settings.output,
         counts.get("train_rows", 0),
-        counts["steps"],
-        (_now() - started).total_seconds(),
+        counts.get("steps", 0),
+        (lineage.finished_at - lineage.started_at).total_seconds() if lineage.finished_at else 0.0,
     )
     return RunResult(
         output=recipe.settings.output,
         location=record.location,
         metrics_path=metrics_path,
         curves_path=curves_path,
-        global_step=int(trainer.state.global_step),
+        global_step=int(counts.get("steps", 0)),
         train_rows=counts.get("train_rows", 0),
         counts=counts,
-        trainer=trainer,
     )
+
+
+def _main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _finished_training(recipe: Recipe) -> Any:
+    """A training of this config that finished but whose output was not written (None when there is none).
+
+    Every process reads the record and so takes the same decision; only the main one cleans up.
+
+    Raises:
+        ConfigError: the staged training was run with another config (the keys are named).
+    """
+    from finr1_core import refs
+    from finr1_train.pending import PENDING_FILE, config_diff, discard, read_pending
+
+    ref = refs.parse_ref(recipe.settings.output, repo_type="model")
+    if ref.is_local and not (Path(ref.path or "") / refs.WORK_DIRNAME / PENDING_FILE).is_file():
+        return None  # (work_dir would create the output folder)
+    work = refs.work_dir(recipe.settings.output, repo_type="model")
+    if recipe.settings.resume is False:
+        if (work / PENDING_FILE).is_file() and _main_process():
+            logger.info("--no-resume: the finished training staged in %s is discarded", work)
+            discard(work)
+        return None
+    pending = read_pending(work, clean=_main_process())
+    if pending is None:
+        return None
+    differ = config_diff(pending.config, recipe.effective_config())
+    if differ:
+        raise ConfigError(
+            f"output {recipe.settings.output}: a finished training with other settings ({', '.join(differ[:5])}) "
+            f"waits in {work} to be written; rerun with its settings to write it, or pass --no-resume to discard "
+            "it and train again"
+        )
+    logger.info(
+        "training of %s finished earlier (%d steps) but its output was not written; writing it now, no training",
+        recipe.settings.output,
+        pending.counts.get("steps", 0),
+    )
+    return pending
+
+
+def _write_finished(recipe: Recipe, pending: Any) -> RunResult:
+    """The main process writes a staged training; the others wait until every process has read the record."""
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()  # nobody may find the work folder gone and start training alone
+    if not _main_process():
+        counts = dict(pending.counts)
+        return RunResult(recipe.settings.output, str(pending.folder), None, None, counts.get("steps", 0), 0, counts)
+    return _write_output(recipe, pending)
 
 
 def _load_inputs(recipe: Recipe) -> tuple[Path, Any, Any, Any]:
@@ -298,6 +439,7 @@ def run_sft(recipe: Recipe) -> RunResult:
     """Supervised fine-tuning on the ``sft`` split (assistant-only loss through prompt/completion pairs)."""
     from trl import SFTTrainer
 
+    from finr1_train.checkpoints import complete_checkpoints
     from finr1_train.data import drop_long, sft_pairs, token_lengths
 
     settings = recipe.settings
@@ -324,10 +466,10 @@ def run_sft(recipe: Recipe) -> RunResult:
     callbacks = _callbacks(recipe)
     logger.info("SFT %s on %s: %d rows, checkpoints in %s", model_path, source, len(dataset), output_dir)
     t0 = time.perf_counter()
-    trainer = SFTTrainer(
+    trainer = complete_checkpoints(SFTTrainer)(
         model=str(model_path), args=recipe.args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
     )
-    trainer.train(resume_from_checkpoint=resume)
+    _train(trainer, resume)
     logger.debug("SFT train() took %.1f s", time.perf_counter() - t0)
     return _finish(recipe, trainer, settings.model or "", [model_record, data_record], counts, started, callbacks)
 
@@ -336,6 +478,7 @@ def run_grpo(recipe: Recipe) -> RunResult:
     """GRPO on the ``rl`` split with the configured rewards (beta 0 by default: no reference model)."""
     from trl import GRPOTrainer
 
+    from finr1_train.checkpoints import complete_checkpoints
     from finr1_train.data import drop_long, rl_prompts, token_lengths
     from finr1_train.rewards import build_rewards
 
@@ -369,7 +512,7 @@ def run_grpo(recipe: Recipe) -> RunResult:
         recipe.args.beta,
         output_dir,
     )
-    trainer = GRPOTrainer(
+    trainer = complete_checkpoints(GRPOTrainer)(
         model=str(model_path),
         reward_funcs=reward_funcs,
         args=recipe.args,
@@ -377,10 +520,17 @@ def run_grpo(recipe: Recipe) -> RunResult:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    trainer.train(resume_from_checkpoint=resume)
+    _train(trainer, resume)
     return _finish(recipe, trainer, settings.model or "", [model_record, data_record], counts, started, callbacks)
 
 
 def run(recipe: Recipe) -> RunResult:
-    """Run the recipe's command."""
+    """Run the recipe's command; a finished training whose output write failed is written, not trained again."""
+    from finr1_train.preflight import check_recipe
+
+    check_recipe(recipe)  # DeepSpeed / vLLM installed, before any input or model is loaded
+    check_output(recipe.settings.output)
+    pending = _finished_training(recipe)
+    if pending is not None:
+        return _write_finished(recipe, pending)
     return run_sft(recipe) if recipe.kind == "sft" else run_grpo(recipe)
