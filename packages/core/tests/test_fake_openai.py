@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import os
 import signal
@@ -15,7 +16,15 @@ import openai
 import pytest
 
 import finr1_core
-from finr1_core.testing.fake_openai import FakeAnswer, FakeOpenAIServer, http_date
+from finr1_core.testing.fake_openai import (
+    FakeAnswer,
+    FakeOpenAIServer,
+    both_verdicts_judge,
+    echo_judge,
+    http_date,
+    rambling_judge,
+    retry_after_date,
+)
 
 SRC = str(Path(finr1_core.__file__).resolve().parents[1])
 
@@ -113,7 +122,7 @@ def test_models_health_routes_and_api_key() -> None:
         assert bad.status_code == 400
 
 
-@pytest.mark.parametrize("kind", ["429", "500", "503", "400", "401"])
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "400", "404", "401", "402", "403"])
 def test_status_faults(kind: str) -> None:
     with FakeOpenAIServer(fault_fn=lambda req, attempt: kind if attempt == 1 else None, retry_after=7) as server:
         first, second = _post(server, "q"), _post(server, "q")
@@ -219,3 +228,53 @@ def test_subprocess_mode_and_stats_endpoint() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_retry_after_as_a_date_computed_when_the_429_is_sent() -> None:
+    with FakeOpenAIServer(faults={"429": 1.0}, retry_after=retry_after_date(3600)) as server:
+        sent = email.utils.parsedate_to_datetime(_post(server, "q").headers["retry-after"]).timestamp()
+    assert 3590 < sent - time.time() <= 3601
+
+
+def test_a_key_revoked_mid_run_refuses_every_later_request() -> None:
+    with FakeOpenAIServer(api_key="sk-test-0123456789", revoke_after=2) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test-0123456789", max_retries=0)
+        for _ in range(2):
+            client.chat.completions.create(model="fake-model", messages=_user("hi"))
+        with pytest.raises(openai.AuthenticationError, match="revoked"):
+            client.chat.completions.create(model="fake-model", messages=_user("hi"))
+        with pytest.raises(openai.AuthenticationError):
+            client.models.list()
+        assert (server.stats().ok, server.stats().refused) == (2, 2)
+    with FakeOpenAIServer() as server:
+        server.revoke_key()
+        assert _post(server, "q").status_code == 401
+
+
+def test_a_reasoning_parser_on_an_instruct_model_puts_everything_in_reasoning_content() -> None:
+    with FakeOpenAIServer(lambda r: FakeAnswer("The answer is B.", reasoning=""), reasoning_mode="all_reasoning") as s:
+        message = _post(s, "q").json()["choices"][0]["message"]
+        stream = openai.OpenAI(base_url=s.base_url, api_key="x").chat.completions.create(
+            model="fake-model", messages=_user("q"), stream=True
+        )
+        deltas = [c.choices[0].delta for c in stream if c.choices]
+    assert message["content"] is None and message["reasoning_content"] == "The answer is B."
+    assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == "The answer is B."
+    assert not "".join(d.content or "" for d in deltas)
+
+
+def test_raw_completions_route() -> None:
+    with FakeOpenAIServer(lambda r: FakeAnswer("4", reasoning="2+2")) as server:
+        body = httpx.post(server.base_url + "/completions", json={"model": "m", "prompt": "2+2="}).json()
+        assert server.requests_for("2+2=") == 1
+        bad = httpx.post(server.base_url + "/completions", json={"model": "m", "messages": []})
+    assert body["object"] == "text_completion" and body["choices"][0]["text"] == "<think>2+2</think>\n\n4"
+    assert bad.status_code == 400
+
+
+def test_confused_judge_scripts() -> None:
+    request = {"messages": _user("Rules first. Output only \\boxed{1} or \\boxed{0}.\nCorrect answer: 3")}
+    assert echo_judge(request).content == request["messages"][0]["content"]
+    assert "boxed" not in rambling_judge(request).content
+    both = both_verdicts_judge(request).content
+    assert "\\boxed{1}" in both and "\\boxed{0}" in both and "C7: 1" in both and "C7: 0" in both

@@ -18,20 +18,27 @@ from pathlib import Path
 import pytest
 
 import finr1_core
-from finr1_core.errors import ArtifactError, EndpointError, InputError
+from finr1_core.errors import ArtifactError, AuthError, EndpointError, InputError, TooFewUsableError
 from finr1_core.runner import (
     ChatRequest,
     ChatResult,
+    CompletionRequest,
     EndpointConfig,
+    Reply,
     ResultLog,
+    UsableCount,
     check_endpoint,
+    check_usable,
     iter_results,
+    parse_chat_response,
+    parse_completions_response,
     read_results,
     run_chat,
+    run_completions,
     split_reasoning,
 )
 from finr1_core.runner._http import HttpError, HttpxClient, LeanHttpClient, make_client
-from finr1_core.testing.fake_openai import FakeAnswer, FakeOpenAIServer, http_date
+from finr1_core.testing.fake_openai import FakeAnswer, FakeOpenAIServer, http_date, retry_after_date
 
 SRC = str(Path(finr1_core.__file__).resolve().parents[1])
 
@@ -267,7 +274,8 @@ def test_an_error_in_on_result_stops_the_run(tmp_path: Path) -> None:
 
 # -- faults, retries, Retry-After --------------------------------------------------------------------
 
-ALL_FAULTS = {kind: 0.025 for kind in ("429", "500", "503", "400", "401", "hang", "malformed", "drop")}
+# 401/402/403 are not here: they stop the whole run (test_auth_errors_stop_the_run_at_once).
+ALL_FAULTS = {kind: 0.025 for kind in ("429", "500", "503", "400", "404", "hang", "malformed", "drop")}
 
 
 @pytest.mark.parametrize("http_client", ["lean", "httpx"])
@@ -283,9 +291,9 @@ def test_twenty_percent_faults_of_every_kind(tmp_path: Path, http_client: str) -
         assert len(rows) == n and len({r["item_id"] for r in rows}) == n  # no item lost, none twice
         assert summary.succeeded + summary.failed == n
         failed = [r for r in rows if r["error"] is not None]
-        assert len(failed) == summary.failed >= 1  # 400 and 401 are final
+        assert len(failed) == summary.failed >= 1  # 400 and 404 are final
         for row in failed:
-            if row["error"].startswith(("HTTP 400", "HTTP 401")):  # final at once, maybe after earlier faults
+            if row["error"].startswith(("HTTP 400", "HTTP 404")):  # final at once, maybe after earlier faults
                 assert "after" not in row["error"] and row["attempts"] <= 5
             else:
                 assert row["attempts"] == 5 and "(after 5 attempts)" in row["error"]
@@ -318,7 +326,7 @@ def test_failed_items_are_not_resent_with_retry_failed_false(tmp_path: Path) -> 
     assert read_results(path)[("item-1", 0)].error == "HTTP 400: injected fault 400"
 
 
-@pytest.mark.parametrize("kind", ["400", "401"])
+@pytest.mark.parametrize("kind", ["400", "404"])
 def test_other_4xx_are_not_retried(tmp_path: Path, kind: str) -> None:
     with FakeOpenAIServer(fault_fn=lambda req, attempt: kind) as server:
         summary = _run(_requests(1), server, tmp_path / "r.jsonl")
@@ -468,7 +476,9 @@ def test_check_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(EndpointError, match="does not serve model 'other'"):
             check_endpoint(good.model_copy(update={"model": "other"}))
         monkeypatch.setenv("FINR1_TEST_KEY", "sk-wrong-key-654321")
-        with pytest.raises(EndpointError, match=r"refused the key in \$FINR1_TEST_KEY \(HTTP 401\)") as refused:
+        with pytest.raises(
+            EndpointError, match=r"refused the key in \$FINR1_TEST_KEY \(endpoint.api_key_env\) \(HTTP 401"
+        ) as refused:
             check_endpoint(good)
         assert "sk-wrong-key-654321" not in str(refused.value)
         monkeypatch.delenv("FINR1_TEST_KEY")
@@ -599,3 +609,110 @@ def test_a_proxy_switches_to_httpx_except_for_loopback(monkeypatch: pytest.Monke
     assert isinstance(make_client("http://localhost:8000/v1", {}, 5.0, kind="lean"), LeanHttpClient)
     monkeypatch.setenv("NO_PROXY", "deepseek.com")
     assert isinstance(make_client("https://api.deepseek.com", {}, 5.0), LeanHttpClient)
+
+
+# -- authentication and permission errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["401", "402", "403"])
+def test_auth_errors_stop_the_run_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str) -> None:
+    monkeypatch.setenv("FINR1_TEST_KEY", "sk-distinctive-key-0123456789")
+    fault = {"fault_fn": lambda req, attempt: status if "item-3 " in req["messages"][0]["content"] else None}
+    with FakeOpenAIServer(**fault) as server:
+        endpoint = _endpoint(server, api_key_env="FINR1_TEST_KEY")
+        endpoint = endpoint.model_copy(update={"base_url": server.base_url.replace("://", "://user:pa55w0rd@")})
+        with pytest.raises(AuthError) as err:
+            _run(_requests(50), server, tmp_path / "r.jsonl", endpoint=endpoint, concurrency=1)
+        assert server.stats().chat_requests == 4  # items 0-2 answered, item 3 refused, nothing after
+    message = str(err.value)
+    assert f"http://127.0.0.1:{server.port}/v1/chat/completions refused the key in $FINR1_TEST_KEY" in message
+    assert f"HTTP {status}" in message and "\n" not in message
+    assert "pa55w0rd" not in message and "user@" not in message and "sk-distinctive" not in message
+    assert sorted(read_results(tmp_path / "r.jsonl")) == [("item-0", 0), ("item-1", 0), ("item-2", 0)]
+
+
+def test_a_key_revoked_mid_run_resumes_after_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    with FakeOpenAIServer(revoke_after=5) as server:
+        with pytest.raises(AuthError, match="refused requests without a key"):
+            _run(_requests(20), server, path, concurrency=1, check=False)
+    with FakeOpenAIServer() as server:
+        summary = _run(_requests(20), server, path, concurrency=4)
+        assert server.stats().chat_requests == 15  # the refused call was not recorded: it is sent again
+    assert summary.skipped == 5 and len(read_results(path)) == 20
+
+
+def test_url_credentials_are_sent_as_basic_auth_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = EndpointConfig(base_url="http://alice:s3cr%40t-pass@127.0.0.1:9/v1", model="m")
+    assert endpoint.request_headers()["Authorization"] == "Basic YWxpY2U6czNjckB0LXBhc3M="  # alice:s3cr@t-pass
+    assert endpoint.display_url == "http://127.0.0.1:9/v1"
+    with pytest.raises(EndpointError) as err:
+        check_endpoint(endpoint)
+    assert "s3cr" not in str(err.value) and "alice" not in str(err.value)
+    assert str(err.value).startswith("cannot reach http://127.0.0.1:9/v1/models")
+    monkeypatch.setenv("FINR1_TEST_KEY", "sk-bearer-wins-0123456789")
+    keyed = endpoint.model_copy(update={"api_key_env": "FINR1_TEST_KEY"})
+    assert keyed.request_headers()["Authorization"] == "Bearer sk-bearer-wins-0123456789"
+
+
+# -- raw completions through the same runner --------------------------------------------------------------
+
+
+def _prompts(n: int) -> list[CompletionRequest]:
+    return [CompletionRequest(f"item-{i}", 0, f"prompt-{i}", {"max_tokens": 64}) for i in range(n)]
+
+
+@pytest.mark.parametrize("custom_url", [False, True], ids=["v1", "custom-url"])
+def test_raw_completions_run_through_the_runner(tmp_path: Path, custom_url: bool) -> None:
+    path = tmp_path / "r.jsonl"
+    with FakeOpenAIServer(lambda r: FakeAnswer(f"answer to {r['prompt']}", reasoning="think")) as server:
+        # base_url ending in /v1 gets /completions; any other URL is posted to as given (a custom inference URL).
+        base = server.base_url + "/completions" if custom_url else server.base_url
+        endpoint = EndpointConfig(base_url=base, model="fake-model", backoff_initial_s=0.01)
+        summary = run_completions(_prompts(5), endpoint, path, progress=False, concurrency=2)
+        assert server.stats().chat_requests == 5 and summary.succeeded == 5
+    results = read_results(path)
+    assert results[("item-3", 0)].completion == "answer to prompt-3"
+    assert results[("item-3", 0)].reasoning == "think"  # inline <think> split off as in chat mode
+
+
+def test_raw_completions_honour_an_http_date_retry_after_and_resume(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    with FakeOpenAIServer(
+        fault_fn=lambda req, attempt: "429" if attempt == 1 else None, retry_after=retry_after_date(2)
+    ) as server:
+        endpoint = _endpoint(server, backoff_initial_s=10, backoff_max_s=10)  # a backoff would take 10 s
+        run_completions(_prompts(1), endpoint, path, progress=False)
+        gap = _gap_between_attempts(server)
+        assert 0.9 <= gap < 2.5, gap  # the date's one-second resolution, not the 10 s backoff
+        server.reset_stats()
+        again = run_completions(_prompts(3), endpoint, path, progress=False)
+        assert again.skipped == 1 and server.stats().chat_requests == 2 + 2  # two new items, each 429 once
+
+
+def test_parsers_of_both_routes() -> None:
+    chat = {"choices": [{"message": {"content": "a", "reasoning_content": "r"}, "finish_reason": "stop"}]}
+    assert parse_chat_response(chat) == Reply("a", "r", "stop", None, None)
+    assert parse_completions_response({"choices": [{"text": "t", "finish_reason": "length"}]}).content == "t"
+    assert parse_completions_response({"response": "custom server"}).content == "custom server"
+    with pytest.raises(KeyError):
+        parse_completions_response({"nothing": 1})
+    with pytest.raises(TypeError):
+        parse_chat_response({"choices": [{"message": {"content": 5}}]})
+
+
+# -- the shared min_usable rule -----------------------------------------------------------------------------
+
+
+def test_check_usable_fails_below_the_share_with_one_line(tmp_path: Path) -> None:
+    count = UsableCount()
+    for i in range(10):
+        count.add(i < 4, None if i < 4 else "request_failed", "HTTP 500: boom (after 6 attempts)")
+    check_usable(count, 0.4, what="teacher calls")  # 40% is not below 40%
+    check_usable(UsableCount(), 0.9, what="teacher calls")  # nothing counted: nothing to decide
+    check_usable(count, 0.0, what="teacher calls")  # 0 disables it
+    with pytest.raises(TooFewUsableError) as err:
+        check_usable(count, 0.5, what="teacher calls", setting="--min-usable", resume_dir=tmp_path)
+    message = str(err.value)
+    assert message.startswith("only 4 of 10 teacher calls were usable (40%, below --min-usable 50%)")
+    assert "request_failed 6 (e.g. HTTP 500: boom" in message and str(tmp_path) in message and "\n" not in message

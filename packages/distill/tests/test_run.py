@@ -19,6 +19,7 @@ import yaml
 from finr1_core import refs
 from finr1_core.schemas import DistilledRow
 from finr1_core.testing.fake_openai import FakeAnswer, FakeOpenAIServer
+from finr1_core.testing.leaks import assert_no_leaks, distinctive_secrets
 from finr1_distill.cli import main
 from finr1_distill.sources import SOURCES, get_source
 
@@ -184,21 +185,21 @@ def test_truncated_empty_and_failed_calls_are_kept_as_flagged_rows(tmp_path, cap
     def fault(request, attempt):
         return "400" if "number 3:" in request["messages"][-1]["content"] else None
 
-    items = _items_file(tmp_path, 5)
+    items = _items_file(tmp_path, 12)  # 4 flagged of 12: above the default min_usable (0.5)
     out = tmp_path / "out"
     with FakeOpenAIServer(answers=answer, fault_fn=fault) as server:
         assert main(_flags(server, out, "--source", "jsonl", "--data", str(items))) == 0
     rows = {r.id: r for r in _rows(out)}
-    assert len(rows) == 5
+    assert len(rows) == 12
     assert rows["jsonl/q0"].error.startswith("truncated") and rows["jsonl/q0"].finish_reason == "length"
     assert rows["jsonl/q1"].error.startswith("empty reasoning")
     assert rows["jsonl/q2"].error.startswith("empty final answer")
     assert "HTTP 400" in rows["jsonl/q3"].error
     assert rows["jsonl/q4"].error is None and rows["jsonl/q4"].completion == "\\boxed{6}"
     line = capsys.readouterr().out
-    assert "1 usable" in line and "request failed 1" in line and "truncated 1" in line
+    assert "8 usable" in line and "request failed 1" in line and "truncated 1" in line
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "| jsonl | 5 | 0 | 5 | 5 | 1 | 1 | 1 | 1 | 1 |" in card
+    assert "| jsonl | 12 | 0 | 12 | 12 | 8 | 1 | 1 | 1 | 1 |" in card
 
 
 def test_shards_write_disjoint_parts_of_one_dataset(teacher, tmp_path, capsys):
@@ -411,3 +412,114 @@ def test_bad_input_exits_non_zero_with_one_line(teacher, tmp_path, capsys, make_
 def test_data_without_a_single_source_is_a_usage_error(teacher, tmp_path, capsys):
     assert main([*_flags(teacher, tmp_path / "o"), "--data", str(tmp_path)]) == 2
     assert "--data needs exactly one --source" in capsys.readouterr().err
+
+
+# === issue 14: a run that produced nothing usable fails; secrets never leak =======================================
+
+
+def _assert_failed_without_output(out: Path, stdout: str) -> None:
+    assert refs.read_lineage(str(out)) is None and not (out / "lineage.json").exists()
+    assert "(complete)" not in stdout and not list(out.glob("data/*.parquet"))
+
+
+def test_a_teacher_that_refuses_the_key_stops_at_once_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FINR1_TEST_TEACHER_KEY", "sk-revoked-teacher-key-0123456789")
+    items = _items_file(tmp_path, 20)
+    out = tmp_path / "out"
+    with FakeOpenAIServer(answers=_answer, api_key="sk-revoked-teacher-key-0123456789", revoke_after=3) as server:
+        args = [*_flags(server, out, "--source", "jsonl", "--data", str(items), "--concurrency", "1")]
+        args[args.index("--api-key-env") + 1] = "FINR1_TEST_TEACHER_KEY"
+        assert main(args) == 1
+        stats = server.stats()
+    assert (stats.ok, stats.refused) == (3, 1)  # three answers, the first 401 stops the run: 16 calls not paid for
+    captured = capsys.readouterr()
+    line = _error_line(captured.err)
+    assert f"{server.base_url}/chat/completions refused the key in $FINR1_TEST_TEACHER_KEY (--api-key-env)" in line
+    assert "revoked" in line and "sk-revoked" not in captured.err + captured.out
+    _assert_failed_without_output(out, captured.out)
+    assert len(_logged_keys(out / refs.WORK_DIRNAME / "run" / "teacher.jsonl")) == 3  # the paid calls are kept
+
+
+def test_a_teacher_failing_every_call_fails_the_run_and_the_fixed_rerun_resumes(tmp_path, capsys):
+    items = _items_file(tmp_path, 6)
+    out = tmp_path / "out"
+    cfg = _config(tmp_path, {"teacher": {"max_retries": 2, "backoff_initial_s": 0.01, "backoff_max_s": 0.02}})
+    with FakeOpenAIServer(answers=_answer, faults={"500": 1.0}) as server:
+        assert main(_flags(server, out, "--source", "jsonl", "--data", str(items), "--config", cfg)) == 1
+        assert server.stats().chat_requests == 6 * 3  # every call retried to its budget
+    captured = capsys.readouterr()
+    line = _error_line(captured.err)
+    assert line.startswith("error: only 0 of 6 teacher calls were usable (0%, below --min-usable 50%)")
+    assert "request_failed 6 (e.g. HTTP 500: injected fault 500 (after 3 attempts))" in line
+    _assert_failed_without_output(out, captured.out)
+    with FakeOpenAIServer(answers=_answer) as server:
+        assert main(_flags(server, out, "--source", "jsonl", "--data", str(items), "--config", cfg)) == 0
+        assert server.stats().chat_requests == 6  # the failed calls are sent again, once each
+    assert len(_rows(out)) == 6 and refs.read_lineage(str(out)) is not None
+
+
+def test_an_instruct_teacher_behind_a_reasoning_parser_is_reported(tmp_path, capsys):
+    items = _items_file(tmp_path, 3)
+    out = tmp_path / "out"
+    instruct = FakeAnswer("Step 1: add. The answer is \\boxed{4}.", reasoning="")
+    with FakeOpenAIServer(answers=lambda r: instruct, reasoning_mode="all_reasoning") as server:
+        assert main(_flags(server, out, "--source", "jsonl", "--data", str(items))) == 1
+    line = _error_line(capsys.readouterr().err)
+    assert "only 0 of 3 teacher calls were usable" in line and "empty_answer 3" in line
+    assert "content was null and the whole reply came as reasoning_content" in line
+
+
+def test_min_usable_accepts_a_partial_run_when_lowered(tmp_path):
+    items = _items_file(tmp_path, 4)
+    out = tmp_path / "out"
+    fault = {
+        "fault_fn": lambda request, attempt: "400" if "number 0:" not in request["messages"][-1]["content"] else None
+    }
+    with FakeOpenAIServer(answers=_answer, **fault) as server:
+        args = _flags(server, out, "--source", "jsonl", "--data", str(items))
+        assert main(args) == 1  # 1 of 4 usable
+        assert main([*args, "--min-usable", "0.2"]) == 0
+    assert sum(r.error is None for r in _rows(out)) == 1
+
+
+def test_errors_name_the_flag_the_user_typed(tmp_path, capsys):
+    items = _items_file(tmp_path, 1)
+    with FakeOpenAIServer(answers=_answer) as server:
+        args = _flags(server, tmp_path / "out", "--source", "jsonl", "--data", str(items))
+        args[args.index("--model") + 1] = "not-served"
+        assert main(args) == 1
+        assert _error_line(capsys.readouterr().err).endswith("(it serves: fake-model); fix --model")
+        cfg = _config(tmp_path, {"teacher": {"modle": "x"}})
+        assert main([*args, "--config", cfg]) == 1
+    assert _error_line(capsys.readouterr().err) == (
+        f"error: {cfg}:2: unknown key 'teacher.modle' (did you mean 'model'?); allowed here: "
+        + ", ".join(sorted(_teacher_fields()))
+        + "; rename or remove it"
+    )
+
+
+def _teacher_fields() -> list[str]:
+    from finr1_distill.config import TeacherConfig
+
+    return list(TeacherConfig.model_fields)
+
+
+@pytest.mark.parametrize("outcome", ["success", "401", "500"])
+def test_no_secret_reaches_any_stream_or_file_at_debug_level_in_json(tmp_path, capfd, outcome):
+    items = _items_file(tmp_path, 3)
+    out = tmp_path / "out"
+    with distinctive_secrets() as secrets:
+        faults = {"500": 1.0} if outcome == "500" else None
+        with FakeOpenAIServer(answers=_answer, api_key=secrets.key, faults=faults) as server:
+            server.revoke_after = 1 if outcome == "401" else None  # a key revoked mid-run
+            args = _flags(server, out, "--source", "jsonl", "--data", str(items), "--concurrency", "1")
+            args[args.index("--base-url") + 1] = secrets.url(server.base_url)
+            args[args.index("--api-key-env") + 1] = secrets.key_env
+            cfg = _config(tmp_path, {"teacher": {"max_retries": 1, "backoff_initial_s": 0.01}})
+            rc = main(["--log-level", "debug", "--log-format", "json", *args, "--config", cfg])
+        stdout, stderr = capfd.readouterr()
+        assert rc == (0 if outcome == "success" else 1), stderr
+        if rc:
+            last = json.loads(stderr.strip().splitlines()[-1])  # the final error line is JSON too
+            assert last["level"] == "ERROR" and last["exit_code"] == 1 and last["message"]
+        assert_no_leaks(secrets, paths=[tmp_path], texts={"stdout": stdout, "stderr": stderr})

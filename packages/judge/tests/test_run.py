@@ -1,5 +1,9 @@
 """`finr1-judge run` end to end against scripted fake judges: every routing branch and its counts, garbage and
-timeouts, the chain of thought kept out of round 1, votes, calibration, shards, kill -9 and resume, bad input."""
+timeouts, the chain of thought kept out of round 1, votes, calibration, shards, kill -9 and resume, bad input.
+
+The second half is issue 14's: the run never reports a result it does not have. Refused keys and dead judges fail
+the run, confused judges (echoing, rambling, both verdicts, a reasoning parser on an instruct model) score nothing,
+a kill in round 2 loses and repeats nothing, bad input is one line, and no secret reaches any stream or file."""
 
 from __future__ import annotations
 
@@ -20,7 +24,14 @@ import yaml
 from finr1_core import refs
 from finr1_core.lineage import Lineage
 from finr1_core.schemas import DistilledRow, JudgedRow, RLRow, SFTRow, to_dataset
-from finr1_core.testing.fake_openai import FakeAnswer, FakeOpenAIServer
+from finr1_core.testing.fake_openai import (
+    FakeAnswer,
+    FakeOpenAIServer,
+    both_verdicts_judge,
+    echo_judge,
+    rambling_judge,
+)
+from finr1_core.testing.leaks import assert_no_leaks, distinctive_secrets
 from finr1_judge.cli import main
 from finr1_judge.config import FIN_R1_SYSTEM_PROMPT
 from finr1_judge.routing import format_ok
@@ -298,7 +309,7 @@ def test_two_judges_must_agree(tmp_path):
     assert (
         row.answer_score is None
         and "[fake-model #0]" in row.judge_answer_raw
-        and "[second #1]" in row.judge_answer_raw
+        and "[second #0]" in row.judge_answer_raw  # [judge #repeat]
     )
 
 
@@ -352,6 +363,19 @@ def test_shards_judge_disjoint_items_into_one_dataset(tmp_path):
 # --- crash safety -------------------------------------------------------------------------------------------
 
 
+def _kill_9_when_logged(args: list[str], log: Path, lines: int) -> set[str]:
+    """Run the CLI in a subprocess, ``kill -9`` it once ``log`` holds ``lines`` results; the vote ids logged."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if log.exists() and log.read_bytes().count(b"\n") >= lines:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    return {json.loads(line)["item_id"] for line in log.read_bytes().split(b"\n")[:-1]}
+
+
 def test_kill_9_then_resume_repeats_no_finished_verdict(tmp_path):
     rows = [_row(f"KEY-k{i}", "fi", "text", f"gold KEY-k{i}", "an answer") for i in range(24)]
     script = Script({}, {})
@@ -361,15 +385,7 @@ def test_kill_9_then_resume_repeats_no_finished_verdict(tmp_path):
     with FakeOpenAIServer(answers=script, latency_s=0.15, reasoning_mode="none") as server:
         cfg = _config(tmp_path, server, concurrency=3)
         args = [sys.executable, "-m", "finr1_judge.cli", "run", "--config", cfg, "--input", src, "--output", str(out)]
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if log.exists() and log.read_bytes().count(b"\n") >= 8:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-        finished = {json.loads(line)["item_id"] for line in log.read_bytes().split(b"\n")[:-1]}
+        finished = _kill_9_when_logged(args, log, 8)
         assert 8 <= len(finished) < 24, "the kill must land in round 1"
         before = Counter(k for rnd, k, _ in script.prompts if rnd == "round1")
         proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
@@ -447,3 +463,264 @@ def test_resume_with_another_judge_model_is_refused(tmp_path, capsys):
         assert main(["run", "--config", _config(tmp_path, server), "--input", src, "--output", str(out)]) == 1
     assert "other settings (changed:" in _error_line(capsys.readouterr().err)
     assert os.path.exists(state / "settings.json")
+
+
+# === issue 14: never a result the run does not have ===========================================================
+
+
+def _free_text_rows(n: int, prefix: str = "KEY-r") -> list:
+    return [_row(f"{prefix}{i}", "fi", "text", f"gold {prefix}{i}", f"the answer {prefix}{i}") for i in range(n)]
+
+
+def _run(tmp_path: Path, server: FakeOpenAIServer, rows: list, *extra: str, **config) -> tuple[int, Path]:
+    src = _write_input(tmp_path / "distill", rows)
+    out = tmp_path / "judge"
+    cfg = _config(tmp_path, server, **config)
+    return main(["run", "--config", cfg, "--input", src, "--output", str(out), *extra]), out
+
+
+def _assert_failed_without_output(out: Path, stdout: str) -> None:
+    assert refs.read_lineage(str(out)) is None and not (out / "lineage.json").exists()
+    assert "(complete)" not in stdout
+
+
+# --- false success -------------------------------------------------------------------------------------------
+
+
+def test_a_judge_that_refuses_the_key_stops_the_run_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FINR1_TEST_JUDGE_KEY", "sk-wrong-judge-key-0123456789")
+    with FakeOpenAIServer(api_key="sk-right-judge-key-0123456789") as server:
+        rc, out = _run(tmp_path, server, _free_text_rows(3), "--api-key-env", "FINR1_TEST_JUDGE_KEY")
+        assert server.stats().chat_requests == 0
+    captured = capsys.readouterr()
+    assert rc == 1
+    (line,) = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert f"{server.base_url}/models refused the key in $FINR1_TEST_JUDGE_KEY (--api-key-env)" in line
+    assert "sk-wrong" not in captured.err
+    _assert_failed_without_output(out, captured.out)
+
+
+def test_a_key_revoked_mid_run_stops_at_once_and_the_fixed_rerun_resumes(tmp_path, capsys):
+    rows = _free_text_rows(12)
+    with FakeOpenAIServer(Script({}, {}), reasoning_mode="none", revoke_after=4) as server:
+        rc, out = _run(tmp_path, server, rows, concurrency=1)
+        stats = server.stats()
+    assert rc == 1 and (stats.ok, stats.refused) == (4, 1)  # the first 401 ends it: no request after it
+    captured = capsys.readouterr()
+    assert "refused requests without a key" in captured.err
+    _assert_failed_without_output(out, captured.out)
+    script = Script({}, {})
+    with FakeOpenAIServer(script, reasoning_mode="none") as server:
+        rc, out = _run(tmp_path, server, rows, concurrency=1)
+    assert rc == 0
+    assert len([p for p in script.prompts if p[0] == "round1"]) == 12 - 4  # the 4 answered asks were kept
+
+
+def test_a_judge_failing_every_call_with_500_fails_the_run_and_keeps_the_work_dir(tmp_path, capsys):
+    with FakeOpenAIServer(Script({}, {}), reasoning_mode="none", faults={"500": 1.0}) as server:
+        rc, out = _run(tmp_path, server, _free_text_rows(4), max_asks=2)
+        assert server.stats().chat_requests == 4 * 2  # max_retries 0 in _config; two asks each
+    captured = capsys.readouterr()
+    assert rc == 1
+    line = [line for line in captured.err.splitlines() if line.startswith("error: ")][-1]
+    assert "only 0 of 4 judge verdicts (round1) were usable (0%, below --min-usable 50%)" in line
+    assert "call_failed 4 (e.g. error: HTTP 500: injected fault 500" in line and "nothing was written" in line
+    _assert_failed_without_output(out, captured.out)
+    assert (out / refs.WORK_DIRNAME / "run" / "round1.fake-model.jsonl").is_file()
+
+
+# --- false scores: confused judges at round 1 and round 2 ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("judge", "problem"),
+    [(echo_judge, "echo"), (rambling_judge, "none"), (both_verdicts_judge, "both")],
+    ids=["echoing", "rambling", "both-verdicts"],
+)
+def test_a_confused_judge_at_round_1_scores_nothing_and_fails_the_run(tmp_path, capsys, judge, problem):
+    with FakeOpenAIServer(judge, reasoning_mode="none") as server:
+        rc, out = _run(tmp_path, server, _free_text_rows(4))
+        assert server.stats().chat_requests == 4 * 3  # asked again up to max_asks (3)
+    captured = capsys.readouterr()
+    assert rc == 1 and f"{problem} 4" in captured.err  # the line names what was wrong with the replies
+    _assert_failed_without_output(out, captured.out)
+
+
+def _round2_confused(judge):
+    """Round 1 passes every row; round 2 goes to the confused judge."""
+
+    def answer(request):
+        text = request["messages"][-1]["content"]
+        return judge(request) if "seven criteria" in text else FakeAnswer("\\boxed{1}", reasoning="")
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("judge", "problem"),
+    [(echo_judge, "echo"), (rambling_judge, "none"), (both_verdicts_judge, "both")],
+    ids=["echoing", "rambling", "both-verdicts"],
+)
+@pytest.mark.parametrize("decision", ["criteria", "boxed"])
+def test_a_confused_judge_at_round_2_scores_nothing(tmp_path, capsys, judge, problem, decision):
+    # The traces end with a box and criterion-like lines of their own, which an echo carries into the reply.
+    rows = [
+        _row(f"KEY-r{i}", "fi", "text", "gold", "an answer", reasoning=STEPS + "\nC1: 1\nSo the answer is \\boxed{1}.")
+        for i in range(4)
+    ]
+    with FakeOpenAIServer(_round2_confused(judge), reasoning_mode="none") as server:
+        rc, out = _run(tmp_path, server, rows, round2={"decision": decision})
+    captured = capsys.readouterr()
+    assert rc == 1 and "round2) were usable" in captured.err and f"{problem} 4" in captured.err
+    _assert_failed_without_output(out, captured.out)
+
+
+def test_one_echo_among_good_verdicts_is_a_judge_failure_never_a_pass(tmp_path, capsys):
+    rows = _free_text_rows(4)
+    script = Script({"KEY-r0": ["ignored"]}, {})
+
+    def answer(request):
+        text = request["messages"][-1]["content"]
+        return echo_judge(request) if "KEY-r0" in text else script(request)
+
+    with FakeOpenAIServer(answer, reasoning_mode="none") as server:
+        rc, out = _run(tmp_path, server, rows)
+    assert rc == 0
+    judged = {r.id: r for r in _splits(out)["judged"]}
+    echoed = judged["fi/KEY-r0"]
+    assert echoed.answer_score is None and echoed.label == "bad"
+    assert echoed.reject_reason == "answer_judge_failed: no usable verdict (echo)"
+    assert all(judged[f"fi/KEY-r{i}"].label == "good" for i in (1, 2, 3))
+    assert "round-1 null-verdict rate 25.0%" in capsys.readouterr().out
+
+
+def test_an_instruct_judge_behind_a_reasoning_parser_is_reported_not_scored(tmp_path, capsys):
+    answer = FakeAnswer("\\boxed{1}", reasoning="")  # the judge's whole answer lands in reasoning_content
+    with FakeOpenAIServer(lambda r: answer, reasoning_mode="all_reasoning") as server:
+        rc, out = _run(tmp_path, server, _free_text_rows(3))
+    captured = capsys.readouterr()
+    assert rc == 1 and "reasoning_only 3" in captured.err
+    assert "serve the judge without --reasoning-parser" in captured.err
+    _assert_failed_without_output(out, captured.out)
+
+
+# --- kill -9 in round 2 ------------------------------------------------------------------------------------
+
+
+def test_kill_9_in_round_2_then_resume_loses_and_repeats_nothing(tmp_path):
+    rows = _free_text_rows(24, "KEY-k")
+    script = Script({}, {})
+    src = _write_input(tmp_path / "distill", rows)
+    out = tmp_path / "judge"
+    state = out / refs.WORK_DIRNAME / "run"
+    r2_log = state / "round2.fake-model.jsonl"
+    with FakeOpenAIServer(answers=script, latency_s=0.1, reasoning_mode="none") as server:
+        cfg = _config(tmp_path, server, concurrency=3)
+        args = [sys.executable, "-m", "finr1_judge.cli", "run", "--config", cfg, "--input", src, "--output", str(out)]
+        finished = _kill_9_when_logged(args, r2_log, 6)
+        assert 6 <= len(finished) < 24, "the kill must land in round 2"
+        before = Counter((rnd, k) for rnd, k, _ in script.prompts)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+    after = Counter((rnd, k) for rnd, k, _ in script.prompts)
+    done = {vid.split("/")[1].split("#")[0] for vid in finished}
+    for key in (f"KEY-k{i}" for i in range(24)):
+        assert after[("round1", key)] == before[("round1", key)] == 1, key  # round 1 is never asked again
+        if key in done:  # a round-2 verdict logged before the kill is never asked again ...
+            assert after[("round2", key)] == before[("round2", key)] == 1, key
+        else:  # ... and the rest (in flight or not yet sent at the kill) are asked once on resume
+            assert after[("round2", key)] - before[("round2", key)] == 1, key
+    judged = _splits(out)["judged"]
+    assert sorted(r.id for r in judged) == sorted(r.id for r in rows) and all(r.label == "good" for r in judged)
+    assert refs.read_lineage(str(out)) is not None
+
+
+# --- bad input and messages --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["completion", "reasoning", "error"])
+def test_a_missing_trace_column_is_an_error_not_a_format_rejection(tmp_path, capsys, column):
+    from finr1_core.lineage import Lineage
+    from finr1_core.schemas import DistilledRow, to_dataset
+
+    path = tmp_path / "distill"
+    ds = to_dataset(DistilledRow, _free_text_rows(2)).remove_columns([column])
+    refs.save_dataset_ref({"train": ds}, str(path), Lineage.start("x", "0"))
+    with FakeOpenAIServer(Script({}, {}), reasoning_mode="none") as server:
+        cfg = _config(tmp_path, server)
+        assert main(["run", "--config", cfg, "--input", str(path), "--output", str(tmp_path / "out")]) == 1
+        assert server.stats().chat_requests == 0
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith(f"error: {path} split train: missing column(s) {column};")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a parquet file"], ids=["empty-file", "garbage"])
+def test_an_empty_or_unreadable_parquet_is_one_line(tmp_path, capsys, content):
+    data = tmp_path / "distill" / "data"
+    data.mkdir(parents=True)
+    (data / "train-00000-of-00001.parquet").write_bytes(content)
+    with FakeOpenAIServer(Script({}, {}), reasoning_mode="none") as server:
+        cfg = _config(tmp_path, server)
+        assert (
+            main(["run", "--config", cfg, "--input", str(tmp_path / "distill"), "--output", str(tmp_path / "o")]) == 1
+        )
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: dataset {tmp_path / 'distill'}: cannot be read")
+
+
+def test_an_input_without_rows_is_an_error(tmp_path, capsys):
+    with FakeOpenAIServer(Script({}, {}), reasoning_mode="none") as server:
+        rc, out = _run(tmp_path, server, [])
+    assert rc == 1 and "no rows to judge" in capsys.readouterr().err
+
+
+def test_errors_name_the_flag_or_the_file_key_the_user_wrote(tmp_path, capsys):
+    with FakeOpenAIServer(Script({}, {}), reasoning_mode="none") as server:
+        rc, _ = _run(tmp_path, server, _free_text_rows(1), "--model", "other-model")
+        assert rc == 1
+        assert capsys.readouterr().err.rstrip().endswith("(it serves: fake-model); fix --model")
+        cfg = yaml.safe_load(Path(_config(tmp_path, server)).read_text())
+        cfg["judge"]["model"] = "other-model"
+        cfg["max_tries"] = 3
+        path = tmp_path / "old.yaml"
+        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        src = _write_input(tmp_path / "d2", _free_text_rows(1))
+        assert main(["run", "--config", str(path), "--input", src, "--output", str(tmp_path / "o2")]) == 1
+        assert "unknown key 'max_tries' (renamed to 'max_asks')" in capsys.readouterr().err
+        del cfg["max_tries"]
+        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        assert main(["run", "--config", str(path), "--input", src, "--output", str(tmp_path / "o2")]) == 1
+        assert capsys.readouterr().err.rstrip().endswith(f"fix judge.model in {path}")
+
+
+# --- leaks ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", ["success", "401", "500"])
+def test_no_secret_reaches_any_stream_or_file_at_debug_level_in_json(tmp_path, capfd, outcome):
+    rows = _free_text_rows(3)
+    src = _write_input(tmp_path / "distill", rows)
+    out = tmp_path / "judge"
+    with distinctive_secrets() as secrets:
+        faults = {"500": 1.0} if outcome == "500" else None
+        with FakeOpenAIServer(Script({}, {}), reasoning_mode="none", api_key=secrets.key, faults=faults) as server:
+            if outcome == "401":
+                server.revoke_after = 1  # answers one ask, then the key is revoked mid-run
+            cfg = _config(tmp_path, server)
+            args = ["--log-level", "debug", "--log-format", "json", "run", "--config", cfg, "--input", src]
+            args += [
+                "--output",
+                str(out),
+                "--base-url",
+                secrets.url(server.base_url),
+                "--api-key-env",
+                secrets.key_env,
+            ]
+            rc = main(args)
+        stdout, stderr = capfd.readouterr()
+        assert rc == (0 if outcome == "success" else 1), stderr
+        last = json.loads(stderr.strip().splitlines()[-1]) if rc else None
+        if last is not None:
+            assert last["level"] == "ERROR" and last["exit_code"] == 1  # the final error line is JSON too
+        assert_no_leaks(secrets, paths=[tmp_path], texts={"stdout": stdout, "stderr": stderr})

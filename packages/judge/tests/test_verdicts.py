@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from finr1_core.judging import parse_criteria, parse_criteria_verdict, parse_verdict
 from finr1_judge.prompts import CRITERIA, ROUND1_PROMPT, ROUND2_PROMPT, fill, reference_text, round1_messages
-from finr1_judge.verdicts import (
-    agreement,
-    decide_round2,
-    majority,
-    majority_criteria,
-    parse_boxed_verdict,
-    parse_criteria,
-)
-
-
-@pytest.mark.parametrize(
-    ("text", "verdict"),
-    [
-        ("\\boxed{1}", 1),
-        ("\\boxed{0}", 0),
-        ("The answers agree.\n\\boxed{ 1 }", 1),
-        ("First I thought \\boxed{1} but no: \\boxed{0}", 0),  # the last box wins
-        ("boxed{1}", 1),  # a lost backslash still counts
-        ("\\boxed{0.5}", None),
-        ("\\boxed{yes}", None),
-        ("1", None),
-        ("The answer is correct.", None),
-        ("", None),
-        (None, None),
-        ("\\boxed{1} and finally \\boxed{2}", None),
-    ],
-)
-def test_boxed_verdicts_are_1_0_or_unusable(text, verdict):
-    assert parse_boxed_verdict(text) == verdict
-
+from finr1_judge.verdicts import agreement, criteria_names, majority, majority_criteria
 
 ALL_GOOD = "\n".join(f"C{i}: 1" for i in range(1, 8)) + "\n\\boxed{1}"
+
+
+def _round2(text: str, **kwargs):
+    return parse_criteria_verdict(text, count=len(CRITERIA), **kwargs)
 
 
 def test_criteria_lines_in_several_shapes():
@@ -44,26 +20,44 @@ def test_criteria_lines_in_several_shapes():
         "Let me check each criterion. C1 is about consistency: the steps follow.\n"
         "C1: 1\n**C2:** 0\n3. Steps: yes\nCriterion 4 - logic: 1\n- C5 = 1\nC6（领域）：是\nC7: 0\n\\boxed{0}"
     )
-    parsed = parse_criteria(text)
-    assert parsed == dict(zip(CRITERIA, [True, False, True, True, True, True, False], strict=True))
+    parsed, conflict = parse_criteria(text)
+    assert not conflict
+    assert criteria_names(parsed) == dict(zip(CRITERIA, [True, False, True, True, True, True, False], strict=True))
 
 
-def test_later_criterion_lines_win_and_numbers_in_prose_are_not_verdicts():
-    text = "C3: 0\nStep 2: 1.5 million in revenue\n3: 0.5 is the ratio\nC3: 1"
-    assert parse_criteria(text) == {"min_three_steps": True}
+def test_a_criterion_given_both_ways_is_unusable_and_numbers_in_prose_are_not_verdicts():
+    assert parse_criteria("Step 2: 1.5 million in revenue\n3: 0.5 is the ratio\nC3: 1") == ({3: True}, False)
+    hedged = ALL_GOOD.replace("C3: 1", "C3: 0\nC3: 1")
+    assert _round2(hedged).score is None and _round2(hedged).problem == "both"
 
 
 def test_round2_decision_rules():
-    assert decide_round2(ALL_GOOD).score == 1
-    six = ALL_GOOD.replace("C5: 1", "C5: 0")
-    assert decide_round2(six).score == 0
-    assert decide_round2(six, min_criteria=6).score == 1
+    assert _round2(ALL_GOOD).score == 1
+    six = ALL_GOOD.replace("C5: 1", "C5: 0").replace("\\boxed{1}", "\\boxed{0}")
+    assert _round2(six).score == 0
+    assert _round2(six, min_hold=6).score == 1
     missing = ALL_GOOD.replace("C7: 1\n", "")
-    assert decide_round2(missing).score is None  # six parsed: unusable, asked again
-    assert decide_round2(missing, decision="boxed").score == 1
-    assert decide_round2("no verdicts at all").score is None
-    verdict = decide_round2(six, decision="boxed")
-    assert verdict.score == 1 and verdict.criteria["content_diversity"] is False
+    assert _round2(missing).score is None and _round2(missing).problem == "incomplete"  # asked again
+    assert _round2(missing, decision="boxed").score == 1
+    assert _round2("no verdicts at all").problem == "none"
+    verdict = _round2(six, decision="boxed")
+    assert verdict.score == 0 and criteria_names(verdict.criteria)["content_diversity"] is False
+    # All seven hold on the lines, but the box says 0: the reply contradicts itself.
+    assert _round2(ALL_GOOD.replace("\\boxed{1}", "\\boxed{0}")).problem == "both"
+
+
+def test_the_judge_prompts_echoed_back_are_unusable():
+    prompt1 = round1_messages("12.5%", "13%")[0]["content"]
+    assert parse_verdict(prompt1, prompt1).problem == "echo"
+    assert parse_verdict(prompt1).problem == "both"  # even without the prompt: \boxed{1} or \boxed{0}
+    reasoning = "First, read the table.\nSecond, divide.\nSo the answer is \\boxed{1}."
+    prompt2 = fill(
+        ROUND2_PROMPT, {"task_domain": "finance", "question": "Q", "reasoning": reasoning, "reference": "1"}
+    )
+    assert _round2(prompt2, prompt=prompt2).problem == "echo"
+    # A judge that quotes only the trace's own box does not get that box read as its verdict.
+    assert _round2("So the answer is \\boxed{1}.", prompt=prompt2, decision="boxed").problem == "echo"
+    assert _round2(ALL_GOOD, prompt=prompt2).score == 1
 
 
 def test_majority_ignores_unusable_votes_and_ties_are_null():

@@ -6,8 +6,14 @@ import re
 
 import pytest
 
-from finr1_core.errors import ConfigError
-from finr1_core.testing.fake_openai import FakeOpenAIServer
+from finr1_core.errors import AuthError, ConfigError, TooFewUsableError
+from finr1_core.testing.fake_openai import (
+    FakeAnswer,
+    FakeOpenAIServer,
+    both_verdicts_judge,
+    echo_judge,
+    rambling_judge,
+)
 from finr1_train.rewards import (
     REWARDS,
     LLMAccuracyReward,
@@ -161,7 +167,7 @@ def test_llm_verifier_always_mode_and_prompt_layout():
 
 def test_llm_verifier_without_a_box_abstains_after_retries():
     with FakeOpenAIServer(answers=["I think it is right."], reasoning_mode="none") as server:
-        out = _verifier(server, tries=2)(
+        out = _verifier(server, max_asks=2)(
             ["<think>\nx\n</think>\n<answer>\nprose\n</answer>"], ["gold text"], answer_type=["text"]
         )
         assert out == [None]  # never a silent 0
@@ -170,7 +176,7 @@ def test_llm_verifier_without_a_box_abstains_after_retries():
 
 def test_llm_verifier_endpoint_failure_abstains():
     with FakeOpenAIServer(faults={"500": 1.0}, reasoning_mode="none") as server:
-        out = _verifier(server, tries=1)(
+        out = _verifier(server, max_asks=1)(
             ["<think>\nx\n</think>\n<answer>\nprose\n</answer>"], ["gold"], answer_type=["text"]
         )
     assert out == [None]
@@ -181,3 +187,42 @@ def test_llm_verifier_missing_key_env_is_a_config_error(monkeypatch):
     config = VerifierConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="FINR1_TEST_VERIFIER_KEY")
     with pytest.raises(ConfigError, match="FINR1_TEST_VERIFIER_KEY is not set"):
         build_rewards(["format", "accuracy_llm"], config)
+
+
+PROSE = "<think>\nx\n</think>\n<answer>\nThe bank's capital ratio improved.\n</answer>"
+
+
+@pytest.mark.parametrize(
+    "judge", [echo_judge, rambling_judge, both_verdicts_judge], ids=["echoing", "rambling", "both-verdicts"]
+)
+def test_a_confused_verifier_abstains_never_rewards(judge):
+    # An echo carries the prompt's "\boxed{1} or \boxed{0}" (and, in always mode, a gold "1" in a box): read as a
+    # verdict it would reward or punish every completion. It must abstain instead, after asking again.
+    with FakeOpenAIServer(answers=judge, reasoning_mode="none") as server:
+        reward = _verifier(server, mode="always", max_tokens=512)
+        out = reward([PROSE, PROSE], ["\\boxed{1}", "ratio improved"], answer_type=["text", "text"])
+        assert out == [None, None]
+        assert server.stats().chat_requests == 2 * 3  # each asked max_asks (3) times
+    assert reward.count.usable == 0 and reward.count.total == 2
+
+
+def test_a_verifier_behind_a_reasoning_parser_abstains():
+    with FakeOpenAIServer(lambda r: FakeAnswer("\\boxed{1}", reasoning=""), reasoning_mode="all_reasoning") as server:
+        assert _verifier(server)([PROSE], ["gold"], answer_type=["text"]) == [None]
+
+
+def test_a_verifier_that_is_never_usable_stops_training_after_twenty_verdicts():
+    with FakeOpenAIServer(answers=echo_judge, reasoning_mode="none") as server:
+        reward = _verifier(server, max_asks=1, max_tokens=512)
+        reward([PROSE] * 10, ["gold"] * 10, answer_type=["text"] * 10)  # 10 unusable: too few to judge the verifier
+        with pytest.raises(TooFewUsableError, match=r"only 0 of 20 verifier verdicts were usable"):
+            reward([PROSE] * 10, ["gold"] * 10, answer_type=["text"] * 10)
+
+
+def test_a_verifier_that_refuses_the_key_stops_training(monkeypatch):
+    monkeypatch.setenv("FINR1_TEST_VERIFIER_KEY", "sk-verifier-key-0123456789")
+    with FakeOpenAIServer(answers=["\\boxed{1}"], api_key="sk-verifier-key-0123456789", revoke_after=1) as server:
+        reward = _verifier(server, api_key_env="FINR1_TEST_VERIFIER_KEY")
+        assert reward([PROSE], ["gold"], answer_type=["text"]) == [1.0]
+        with pytest.raises(AuthError, match=r"refused the key in \$FINR1_TEST_VERIFIER_KEY"):
+            reward([PROSE], ["gold"], answer_type=["text"])

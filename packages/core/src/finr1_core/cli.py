@@ -3,7 +3,9 @@
 Every tool is ``tool_group(...)`` plus its verb subcommands. The group carries the shared options
 (``--version``, ``--log-level``, ``--log-format``) and an ``env`` command; :func:`run` is the
 ``main(argv) -> int`` entry point that turns :class:`~finr1_core.errors.Finr1Error` into one line on
-stderr and exit code 1, while bugs keep their traceback.
+stderr and exit code 1, while bugs keep their traceback. Everything it prints is redacted
+(:mod:`finr1_core.redaction`); use :func:`echo` for a tool's own console lines, and
+:func:`flag_overrides` to let config errors name the flag the user typed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import importlib.metadata
 import os
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
 
 from finr1_core.errors import Finr1Error
-from finr1_core.logging import LOG_LEVELS, setup_logging
+from finr1_core.logging import LOG_LEVELS, error_line, log_format, redact, setup_logging
 
 # Libraries whose versions `env` reports (absent ones are listed as "not installed").
 ENV_LIBRARIES = (
@@ -120,22 +122,75 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def min_usable_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared ``--min-usable SHARE`` option of the stages that call a model (see ``runner.usable``)."""
+    return click.option(
+        "--min-usable",
+        type=click.FloatRange(0, 1),
+        default=None,
+        metavar="SHARE",
+        help="Fail (no output) when fewer than this share of the model calls are usable (default 0.5; 0: never).",
+    )(func)
+
+
+def flag_overrides(values: Mapping[str, Any], keys: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Config overrides from a command's flag values, and the flag that sets each key.
+
+    Args:
+        values: The command's keyword arguments (Click parameter name -> value; ``None`` = not given).
+        keys: Dotted config key -> Click parameter name (``{"teacher.model": "model"}``).
+
+    Returns:
+        ``(overrides, flags)`` for :func:`finr1_core.config.load_config`: the values by dotted key, and
+        the option as the user types it by dotted key (``{"teacher.model": "--model"}``), so errors
+        name ``--model`` rather than ``teacher.model``.
+    """
+    ctx = click.get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx is not None else {}
+    overrides = {key: values.get(param) for key, param in keys.items()}
+    flags = {}
+    for key, param in keys.items():
+        option = params.get(param)
+        opts = getattr(option, "opts", None) or [f"--{param.replace('_', '-')}"]
+        flags[key] = max(opts, key=len) if all(o.startswith("-") for o in opts) else opts[0]
+    return overrides, flags
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    """``click.echo`` through the redaction policy: a tool's console lines never carry a secret."""
+    click.echo(redact(message), err=err)
+
+
 def run(group: click.Group, argv: Sequence[str] | None = None) -> int:
-    """Run ``group`` and return the exit code: Finr1Error → one line + 1, usage errors → 2."""
+    """Run ``group`` and return the exit code: Finr1Error → one line + 1, usage errors → 2.
+
+    Every line written here goes through :mod:`finr1_core.redaction`; under ``--log-format json``
+    the final error line is a JSON object (:func:`finr1_core.logging.error_line`). A bug keeps its
+    traceback (redacted too) and exits 1.
+    """
     try:
         group.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except Finr1Error as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(error_line(str(exc), exit_code=exc.exit_code), err=True)
         return exc.exit_code
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(error_line("aborted", exit_code=130, kind="interrupted"), err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        if log_format() == "json":
+            click.echo(error_line(exc.format_message(), exit_code=exc.exit_code, kind="usage"), err=True)
+        else:
+            exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo(error_line("interrupted", exit_code=130, kind="interrupted"), err=True)
         return 130
+    except Exception:  # a bug: keep the traceback, but through the same redaction as every other line
+        import traceback
+
+        text = traceback.format_exc().rstrip()
+        click.echo(error_line(text, kind="bug") if log_format() == "json" else redact(text), err=True)
+        return 1
     return 0

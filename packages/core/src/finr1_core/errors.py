@@ -31,3 +31,20 @@ class EndpointError(Finr1Error):
 
 class MissingDependencyError(Finr1Error):
     """An optional dependency (extra) is not installed; the message names the pip command."""
+
+
+class AuthError(EndpointError):
+    """The endpoint refused the credentials (HTTP 401, 402 or 403): the run stops at once.
+
+    Every further request would be refused the same way (a revoked key, an empty balance, a key
+    without access to the model), so retrying or recording one failure per item only burns time.
+    The message names the endpoint (URL without credentials) and the variable holding the key.
+    """
+
+
+class TooFewUsableError(Finr1Error):
+    """A stage's share of usable results fell below its ``min_usable`` threshold: the run failed.
+
+    Raised before the stage writes its output, so no complete lineage exists; the resume state
+    (every result already paid for) stays in the work dir, and a fixed re-run continues from it.
+    """

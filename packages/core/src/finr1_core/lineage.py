@@ -13,152 +13,24 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import platform
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import Enum
-from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# The redaction policy lives in finr1_core.redaction (one rule set for logs, errors, cards and lineage);
+# these names stay importable from here.
+from finr1_core.redaction import REDACTED as REDACTED
+from finr1_core.redaction import is_secret_key as is_secret_key
+from finr1_core.redaction import looks_like_token as looks_like_token
+from finr1_core.redaction import redact
+from finr1_core.redaction import redact_text as redact_text
+
 LINEAGE_FILENAME = "lineage.json"
 CARD_FILENAME = "README.md"
-REDACTED = "<redacted>"
 SCHEMA_VERSION = 1
-
-# --- redaction ---------------------------------------------------------------------------------
-
-# A key is secret when its last word is one of these ("hf_token", "api_key", "x-api-key") ...
-_SECRET_LAST_WORDS = {"key", "keys", "apikey", "token", "auth", "secret", "secrets", "password", "passwd"}
-# "pwd" is not on the list: the shell's PWD/OLDPWD hold the working directory, and redacting it would
-# mangle every path in every log line.
-# ... or when any word is one of these ("client_secret_value", "authorization_header").
-_SECRET_ANY_WORDS = {
-    "secret", "secrets", "password", "passwd", "passphrase", "authorization", "apikey", "credential",
-    "credentials", "cookie", "cookies", "bearer", "private_key",
-}  # fmt: skip
-# Tokenizer settings that end in "token" but hold a vocabulary entry, not a credential.
-_TOKENIZER_KEYS = re.compile(r"^(pad|eos|bos|unk|sep|cls|mask|additional_special|special)_tokens?(_id)?$")
-
-# Well-known credential shapes, replaced wherever they occur inside a string.
-_TOKEN_PATTERNS = [
-    re.compile(r"\bhf_[A-Za-z0-9]{20,}"),  # Hugging Face
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),  # OpenAI, DeepSeek and most OpenAI-compatible providers
-    re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"),
-    re.compile(r"\b(?:gsk|xai|nvapi)[-_][A-Za-z0-9_\-]{20,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]+"),  # JWT
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-]
-# user:password@ in URLs and secret-named query parameters.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]+):([^/@\s]+)@")
-_SECRET_QUERY = re.compile(
-    r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|auth|password|secret|sig|signature)=)[^&#\s]+"
-)
-_HEX_DIGEST = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # commit and content shas are provenance, not secrets
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_MIN_ENV_SECRET_LEN = 8
-
-
-def _words(key: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key)
-    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a mapping key names a secret (``api_key``, ``HF_TOKEN``, ``Authorization``, ``password``).
-
-    Keys ending in ``_env`` name an environment variable (finr1's way to reference a secret) and are
-    kept; ``max_tokens``, ``tokenizer`` and ``pad_token`` are not secrets either.
-    """
-    words = _words(str(key))
-    if not words or words[-1] == "env" or _TOKENIZER_KEYS.match("_".join(words)):
-        return False
-    joined = "_".join(words)
-    if any(w in _SECRET_ANY_WORDS for w in words) or "private_key" in joined or "api_key" in joined:
-        return True
-    return words[-1] in _SECRET_LAST_WORDS
-
-
-def looks_like_token(value: str) -> bool:
-    """Whether a whole string value looks like a credential (known prefixes, JWTs, long random strings)."""
-    s = value.strip()
-    if any(p.fullmatch(s) for p in _TOKEN_PATTERNS):
-        return True
-    if len(s) < 32 or re.search(r"\s", s) or _HEX_DIGEST.match(s) or _UUID.match(s):
-        return False
-    if "/" in s or "." in s or not re.fullmatch(r"[A-Za-z0-9_\-+=]+", s):
-        return False  # paths, file names, URLs, versions
-    run = max(re.findall(r"[A-Za-z0-9]+", s), key=len, default="")
-    digits = sum(c.isdigit() for c in run)
-    return len(run) >= 20 and digits >= 3 and len(run) - digits >= 3
-
-
-def _env_secret_values() -> list[str]:
-    values = {
-        v for k, v in os.environ.items() if is_secret_key(k) and len(v) >= _MIN_ENV_SECRET_LEN and not v.isdigit()
-    }
-    return sorted(values, key=len, reverse=True)  # a secret containing another is replaced whole
-
-
-def redact_text(text: str) -> str:
-    """Replace credentials inside a string: values of secret env vars, known token shapes, URL passwords."""
-    for secret in _env_secret_values():
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern in _TOKEN_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@", text)
-    return _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
-
-
-def redact(value: Any) -> Any:
-    """Return a JSON-ready copy of ``value`` with secrets removed.
-
-    Mapping keys that name secrets (:func:`is_secret_key`) are dropped with their values; strings that
-    look like credentials (:func:`looks_like_token`) become ``"<redacted>"``; credentials inside longer
-    strings are replaced in place (:func:`redact_text`). pydantic models, dataclasses, paths, enums and
-    datetimes are converted to plain JSON values on the way.
-
-    Args:
-        value: A config (mapping, pydantic model, list, scalar).
-
-    Returns:
-        The redacted copy (the input is not modified).
-    """
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    elif hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
-        import dataclasses
-
-        value = dataclasses.asdict(value)
-    if isinstance(value, Mapping):
-        return {str(k): redact(v) for k, v in value.items() if not is_secret_key(str(k))}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return [redact(v) for v in items]
-    if isinstance(value, str):
-        return REDACTED if looks_like_token(value) else redact_text(value)
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, Enum):
-        return redact(value.value)
-    if isinstance(value, PurePath):
-        return redact(str(value))
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return redact(str(value))
-
 
 # --- records -----------------------------------------------------------------------------------
 
@@ -339,7 +211,9 @@ def render_card(
         config_yaml = yaml.safe_dump(lineage.config, sort_keys=False, allow_unicode=True, width=1000)
         lines += ["Effective configuration (secrets removed):", "", "```yaml", config_yaml.rstrip(), "```", ""]
     lines.append(f"The same record, machine-readable, is in `{LINEAGE_FILENAME}`.")
-    return "\n".join(lines) + "\n"
+    # The config is redacted already; the tool's body and the refs are free text, so the whole card goes through
+    # the one redaction policy too (an error text or a URL with credentials quoted in a summary).
+    return redact_text("\n".join(lines) + "\n")
 
 
 def read_lineage(ref: Any) -> Lineage | None:

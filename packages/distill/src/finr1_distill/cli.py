@@ -7,13 +7,30 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, run, tool_group
+from finr1_core.cli import config_option, echo, flag_overrides, min_usable_option, run, tool_group
 from finr1_distill.sources import sources_command
 
 cli = tool_group(
     "finr1-distill", "finr1-distill", "Distil reasoning traces from a teacher model over financial source datasets."
 )
 cli.add_command(sources_command)
+
+
+#: Config key -> the `run` option that sets it (errors about a value name the option the user typed).
+FLAG_KEYS = {
+    "samples": "samples",
+    "output": "output",
+    "teacher.base_url": "base_url",
+    "teacher.model": "model",
+    "teacher.api_key_env": "api_key_env",
+    "teacher.max_tokens": "max_tokens",
+    "concurrency": "concurrency",
+    "samples_per_item": "samples_per_item",
+    "limit": "limit",
+    "shard": "shard",
+    "progress": "progress",
+    "min_usable": "min_usable",
+}
 
 
 @cli.command("run")
@@ -36,6 +53,7 @@ cli.add_command(sources_command)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N items per source.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Teacher max_tokens (default 16384).")
 @click.option("--shard", default=None, metavar="I/N", help="Distil only shard I of N (0-based), split by item id.")
+@min_usable_option
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
 def run_command(config_path: str | None, sources: tuple[str, ...], data: str | None, **flags: Any) -> None:
     """Distil reasoning traces from a teacher into a dataset (resumable: run again after a crash)."""
@@ -45,20 +63,8 @@ def run_command(config_path: str | None, sources: tuple[str, ...], data: str | N
 
     if data is not None and len(sources) != 1:
         raise click.UsageError("--data needs exactly one --source (the source whose files it holds)")
-    overrides = {
-        "samples": flags["samples"],
-        "output": flags["output"],
-        "teacher.base_url": flags["base_url"],
-        "teacher.model": flags["model"],
-        "teacher.api_key_env": flags["api_key_env"],
-        "teacher.max_tokens": flags["max_tokens"],
-        "concurrency": flags["concurrency"],
-        "samples_per_item": flags["samples_per_item"],
-        "limit": flags["limit"],
-        "shard": flags["shard"],
-        "progress": flags["progress"],
-    }
-    config = load_config(DistillConfig, config_path, overrides)
+    overrides, names = flag_overrides(flags, FLAG_KEYS)
+    config = load_config(DistillConfig, config_path, overrides, flags=names)
     if sources:
         configured = {spec.name: spec for spec in config.sources}
         chosen = []
@@ -68,13 +74,14 @@ def run_command(config_path: str | None, sources: tuple[str, ...], data: str | N
             if data is not None:
                 entry["data"] = data
             chosen.append(entry)
-        config = load_config(DistillConfig, None, {**config.model_dump(), "sources": chosen})
+        # The same file and flags again, with the chosen sources: every setting keeps the name the user gave it.
+        config = load_config(DistillConfig, config_path, {**overrides, "sources": chosen}, flags=names)
     result = run_distill(config)
     s = result.summary
     errors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.get("errors", {}).items() if v) or "none"
     removed = s.get("decontamination", {}).get("removed", 0)
     state = "complete" if result.complete else "this shard written; waiting for the other shards"
-    click.echo(
+    echo(
         f"distilled {s.get('rows', 0)} rows ({s.get('ok', 0)} usable; flagged: {errors}); "
         f"removed {removed} contaminated items -> {result.output} ({state})"
     )

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from finr1_core.config import StrictModel
-from finr1_core.runner import EndpointConfig
+from finr1_core.runner import EndpointConfig, min_usable_field
 
 #: RECIPE.md §1 "Used" column: items per source in Fin-R1-Data (FinPEE is private and left out).
 DEFAULT_QUOTAS: dict[str, int] = {
@@ -48,8 +48,9 @@ class TeacherConfig(EndpointConfig):
     )
 
     def endpoint(self) -> EndpointConfig:
-        """The runner's endpoint settings."""
-        return EndpointConfig(**self.model_dump(include=set(EndpointConfig.model_fields)))
+        """The runner's endpoint settings (keeping how the user named each setting, for messages)."""
+        fields = set(EndpointConfig.model_fields)
+        return EndpointConfig(**self.model_dump(include=fields)).with_setting_names(self.setting_names())
 
     def params(self) -> dict[str, Any]:
         """Sampling fields of every request."""
@@ -87,7 +88,14 @@ class DecontaminationConfig(StrictModel):
 
 
 class DistillConfig(StrictModel):
-    """Everything ``finr1-distill run`` needs; see packages/distill/README.md."""
+    """Everything ``finr1-distill run`` needs; see packages/distill/README.md.
+
+    ``min_usable`` (default 0.5): a run in which fewer than half of the teacher calls give a usable
+    trace fails before anything is written. Below half is a systemic failure (a revoked key mid-run,
+    500s after every retry, the wrong model, an instruct model behind a reasoning parser), not
+    item-level noise: a healthy DeepSeek-R1 run keeps more than 90% (the rest are traces cut by
+    ``max_tokens`` and the odd empty answer). The finished calls stay in the work dir for the re-run.
+    """
 
     sources: list[SourceSpec] = Field(default_factory=_default_sources, description="Sources and their quotas.")
     samples: bool = Field(default=False, description="Read the shipped sample of each source without data.")
@@ -104,6 +112,7 @@ class DistillConfig(StrictModel):
     max_requests: int | None = Field(default=None, ge=1, description="Budget: start at most N requests this run.")
     max_total_tokens: int | None = Field(default=None, ge=1, description="Budget: stop after N tokens this run.")
     progress: bool = Field(default=True, description="Show the runner's progress bar.")
+    min_usable: float = min_usable_field("teacher calls that give a usable trace")
 
     @model_validator(mode="after")
     def _distinct_sources(self) -> DistillConfig:

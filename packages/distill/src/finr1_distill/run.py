@@ -14,6 +14,11 @@ Steps (RECIPE.md §1, §2, §11):
 6. Write one :class:`~finr1_core.schemas.DistilledRow` per (item, sample) to split ``train``. Failed
    calls, traces cut by ``max_tokens`` (``finish_reason == "length"``) and empty traces or answers are kept
    as rows with ``error`` set, and counted, so the judge can route them (objective items still reach rl).
+
+A teacher that refuses the key (401/402/403) stops the run at once. When fewer than ``min_usable`` of the
+calls gave a usable trace (every call failed, a wrong model, an instruct model behind a reasoning parser),
+the run fails before step 6: nothing is written, no lineage, and the result log stays in the work dir so
+the fixed re-run pays only for what is missing.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import Any
 
 from finr1_core.errors import ConfigError, Finr1Error, InputError
 from finr1_core.lineage import InputRecord
-from finr1_core.schemas import DistilledRow, SourceItem, Usage
+from finr1_core.runner import UsableCount, check_usable, usage_record
+from finr1_core.schemas import DistilledRow, SourceItem
 from finr1_core.stage import Shard, Stage, fingerprint_path, parse_shard
 from finr1_distill import __version__
 from finr1_distill.config import DistillConfig, SourceSpec
@@ -154,14 +160,6 @@ def _requests(items: list[SourceItem], config: DistillConfig) -> Iterator[Any]:
             yield ChatRequest(item.id, sample, messages, dict(params))
 
 
-def _usage(raw: dict[str, Any] | None) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    values = {k: raw[k] for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool)}
-    return Usage(**values) if values else None
-
-
 def split_final_answer(content: str) -> tuple[str, str]:
     """Split a plain chain-of-thought answer into ``(reasoning, final answer)``.
 
@@ -200,6 +198,12 @@ def classify(result: Any) -> tuple[str | None, str | None]:
     if not (result.reasoning or "").strip():
         return "empty_trace", "empty reasoning trace (no reasoning_content and no <think> block)"
     if not (result.completion or "").strip():
+        if result.content is None and (result.reasoning or "").strip():
+            # vLLM's reasoning parser on a model that never closes </think> puts the whole reply in reasoning_content.
+            return "empty_answer", (
+                "empty final answer: content was null and the whole reply came as reasoning_content "
+                "(a reasoning parser in front of a model that does not write </think>?)"
+            )
         return "empty_answer", "empty final answer after the reasoning"
     return None, None
 
@@ -214,14 +218,14 @@ def distilled_row(item: SourceItem, result: Any, teacher: str) -> DistilledRow:
         reasoning=result.reasoning or None,
         completion=result.completion or None,
         finish_reason=result.finish_reason,
-        usage=_usage(result.usage),
+        usage=usage_record(result.usage),
         latency_s=result.latency_s,
         error=error,
     )
 
 
 def _build_dataset(
-    items: list[SourceItem], spec_of: dict[str, str], config: DistillConfig, results_path: Any
+    items: list[SourceItem], spec_of: dict[str, str], config: DistillConfig, results_path: Any, usable: UsableCount
 ) -> tuple[Any, Counter, dict]:
     import datasets
 
@@ -243,8 +247,9 @@ def _build_dataset(
         item = by_id[result.item_id]
         result = apply_reasoning_policy(result, config.teacher.reasoning)
         row = distilled_row(item, result, config.teacher.model)
-        kind, _ = classify(result)
+        kind, error = classify(result)
         kinds[kind or "ok"] += 1
+        usable.add(kind is None, kind, error)
         counter = per_source.setdefault(spec_of[item.id], Counter())  # by configured name (fincuge:finfe)
         counter["rows"] += 1
         counter[kind or "ok"] += 1
@@ -379,7 +384,9 @@ def run_distill(config: DistillConfig) -> DistillResult:
     Raises:
         ConfigError: bad shard spec, no sources, or a resume folder holding a run with other settings.
         InputError: unknown source, missing file or column, malformed row (one line naming it).
-        EndpointError: the teacher is unreachable, refuses the key or does not serve the model.
+        EndpointError: the teacher is unreachable or does not serve the model.
+        AuthError: the teacher refused the key (at start or during the run; the run stops at once).
+        TooFewUsableError: fewer than ``min_usable`` of the calls gave a usable trace (nothing written).
         Finr1Error: a budget (max_requests, max_total_tokens) stopped the run before every call was made.
     """
     from finr1_core.runner import check_endpoint, run_chat
@@ -423,7 +430,16 @@ def run_distill(config: DistillConfig) -> DistillResult:
                 f"({summary.skipped} were already done, {total} needed); run the same command again to continue"
             )
         spec_of = {item.id: src.spec.name for src in sources for item in src.selected}
-        ds, kinds, per_source = _build_dataset(items, spec_of, config, results_path)
+        usable = UsableCount()
+        ds, kinds, per_source = _build_dataset(items, spec_of, config, results_path, usable)
+        # Before anything is written: a run of failed calls must not leave a complete output behind.
+        check_usable(
+            usable,
+            config.min_usable,
+            what="teacher calls",
+            setting=config.setting_name("min_usable"),
+            resume_dir=stage.state_dir,
+        )
     else:
         logger.warning("no items to distil (after decontamination, quotas and sharding)")
         ds, kinds, per_source = _empty(DistilledRow.features()), Counter(), {}

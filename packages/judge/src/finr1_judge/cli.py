@@ -7,13 +7,28 @@ from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, run, tool_group
+from finr1_core.cli import config_option, echo, flag_overrides, min_usable_option, run, tool_group
 
 cli = tool_group(
     "finr1-judge",
     "finr1-judge",
     "Filter distilled traces with Fin-R1's two-round judge into sft, rl and rejected splits.",
 )
+
+
+#: Config key -> the `run` option that sets it (errors about a value name the option the user typed).
+FLAG_KEYS = {
+    "input": "input_ref",
+    "output": "output",
+    "judge.base_url": "base_url",
+    "judge.model": "model",
+    "judge.api_key_env": "api_key_env",
+    "concurrency": "concurrency",
+    "shard": "shard",
+    "limit": "limit",
+    "progress": "progress",
+    "min_usable": "min_usable",
+}
 
 
 @cli.command("run")
@@ -28,6 +43,7 @@ cli = tool_group(
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Requests in flight at once.")
 @click.option("--shard", default=None, metavar="I/N", help="Judge only shard I of N (0-based), split by item id.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Judge only the first N rows (smoke runs).")
+@min_usable_option
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
 def run_command(config_path: str | None, **flags: Any) -> None:
     """Judge distilled traces in two rounds and route them to sft, rl and rejected (resumable)."""
@@ -35,24 +51,14 @@ def run_command(config_path: str | None, **flags: Any) -> None:
     from finr1_judge.config import JudgeConfig
     from finr1_judge.run import derived, render_summary, run_judge
 
-    overrides = {
-        "input": flags["input_ref"],
-        "output": flags["output"],
-        "judge.base_url": flags["base_url"],
-        "judge.model": flags["model"],
-        "judge.api_key_env": flags["api_key_env"],
-        "concurrency": flags["concurrency"],
-        "shard": flags["shard"],
-        "limit": flags["limit"],
-        "progress": flags["progress"],
-    }
-    config = load_config(JudgeConfig, config_path, overrides)
+    overrides, names = flag_overrides(flags, FLAG_KEYS)
+    config = load_config(JudgeConfig, config_path, overrides, flags=names)
     result = run_judge(config)
-    click.echo(render_summary(result.summary))
+    echo(render_summary(result.summary))
     d = derived(result.summary)
     state = "complete" if result.complete else "this shard written; waiting for the other shards"
     null_rate = d["round1_null_rate"]
-    click.echo(
+    echo(
         f"-> {result.output} ({state}); round-1 null-verdict rate "
         f"{'n/a' if null_rate is None else f'{100 * null_rate:.1f}%'}"
     )

@@ -6,11 +6,12 @@ verdict, round 2 on round-1 passes only with all seven criteria required.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from finr1_core.config import StrictModel
+from finr1_core.runner import EndpointConfig, min_usable_field
 
 #: The Fin-R1 inference system prompt (RECIPE.md §6): SFT teaches exactly the format GRPO rewards.
 FIN_R1_SYSTEM_PROMPT = (
@@ -28,20 +29,23 @@ DEFAULT_DOMAINS: dict[str, str] = {
 }
 
 
-class JudgeEndpoint(StrictModel):
-    """One OpenAI-compatible judge endpoint."""
+class JudgeEndpoint(EndpointConfig):
+    """One OpenAI-compatible judge endpoint: every runner endpoint setting (retries, backoff, HTTP client) plus a name."""
 
     name: str | None = Field(default=None, description="Label in summaries (default: the model name).")
     base_url: str = Field(default="http://localhost:8000/v1", description="OpenAI-compatible base URL.")
     model: str = Field(default="Qwen2.5-72B-Instruct", description="Model name sent with every request.")
-    api_key_env: str | None = Field(default=None, description="NAME of the env var holding the key (never the key).")
     timeout_s: float = Field(default=300.0, gt=0, description="Per-request timeout.")
-    max_retries: int = Field(default=5, ge=0, description="Transport retries per request (429, 5xx, timeouts).")
 
     @property
     def label(self) -> str:
         """Name shown in summaries."""
         return self.name or self.model
+
+    def endpoint(self) -> EndpointConfig:
+        """The runner's endpoint settings (keeping how the user named each setting, for messages)."""
+        fields = set(EndpointConfig.model_fields)
+        return EndpointConfig(**self.model_dump(include=fields)).with_setting_names(self.setting_names())
 
 
 class Round1Config(StrictModel):
@@ -105,7 +109,16 @@ class CalibrationConfig(StrictModel):
 
 
 class JudgeConfig(StrictModel):
-    """Everything ``finr1-judge run`` needs; see packages/judge/README.md."""
+    """Everything ``finr1-judge run`` needs; see packages/judge/README.md.
+
+    ``min_usable`` (default 0.5): a round in which fewer than half of the judge's verdicts are usable
+    after re-asking fails the run before anything is written. Below half is a systemic failure (a
+    revoked key mid-run, the wrong model, a judge that echoes its prompt, a reasoning parser in front
+    of an instruct judge), not item-level noise: a healthy Qwen2.5-72B judge gives a usable verdict
+    on more than 95% of its asks (RECIPE.md §3: 0.0% format violations in the paper's layout study).
+    """
+
+    renamed_keys: ClassVar[dict[str, str]] = {"max_tries": "max_asks"}
 
     input: str = Field(default="artifacts/distill", description="Distilled dataset ref (local dir or hf://).")
     input_split: str = Field(default="train", description="Split of the input to judge.")
@@ -116,7 +129,10 @@ class JudgeConfig(StrictModel):
     extra_judges: list[JudgeEndpoint] = Field(default_factory=list, description="More judges for a majority vote.")
     repeats: int = Field(default=1, ge=1, description="Verdicts per judge per row (majority vote over all).")
     temperature: float = Field(default=0.0, ge=0, description="Judge temperature (RECIPE: 0).")
-    max_tries: int = Field(default=3, ge=1, description="Tries per verdict before it is recorded as null.")
+    max_asks: int = Field(
+        default=3, ge=1, description="Asks per verdict while the reply is unusable, then null (RECIPE §3: 3 tries)."
+    )
+    min_usable: float = min_usable_field("judge verdicts that are usable (per round, after re-asking)")
     concurrency: int = Field(default=64, ge=1, description="Requests in flight at once.")
     round1: Round1Config = Field(default_factory=Round1Config)
     round2: Round2Config = Field(default_factory=Round2Config)

@@ -9,9 +9,10 @@ For every distilled row, in this order:
 2. **Round 1, answer**: objective items (numeric, choice, boolean, label) are graded by
    :func:`finr1_core.answers.match_answer` on the final answer only; items it cannot decide, and free-form
    items, go to the LLM judge with the rules-first prompt showing only the reference and the extracted final
-   answer (never the question or the reasoning). A verdict without a usable ``\\boxed{0|1}`` is asked again
-   (``max_tries``) and then recorded as null with its raw text: the row is rejected as ``judge_failed``,
-   never scored 0. Several judges or repeats vote by majority.
+   answer (never the question or the reasoning). A reply without a verdict of its own (an echo of the prompt,
+   both verdicts, none) is asked again (``max_asks``) and then recorded as null with its raw text: the row is
+   rejected as ``judge_failed``, never scored 0. Several judges or repeats vote by majority. The parser and
+   the ask/re-ask/vote loop are :mod:`finr1_core.judging`'s, shared with evaluate and the GRPO verifier.
 3. **Round 2, reasoning** (round-1 passes only): the seven criteria with the task domain; per-criterion
    verdicts are parsed and stored; the row is good when the configured decision holds.
 4. **Routing** to ``sft``, ``rl``, ``rejected``, plus ``judged`` (every row, for audit).
@@ -19,23 +20,28 @@ For every distilled row, in this order:
 Calibration (``calibration.share``) also sends that share of rule-graded rows to the judge and reports
 agreement with the rule (percent and Cohen's kappa). Every judge call goes through the resumable runner;
 its logs live in the output's work dir, so a killed run resumes without repeating finished calls.
+
+A judge that refuses the key (401/402/403) stops the run at once; a round whose usable verdicts fall
+below ``min_usable`` stops it before anything is written (exit 1, no lineage), keeping the answered
+asks for the re-run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from finr1_core.errors import InputError
+from finr1_core.judging import Decision, Judge, Verdict, ask_judges, parse_criteria_verdict, parse_verdict
+from finr1_core.runner import UsableCount, check_usable
 from finr1_core.schemas import OBJECTIVE_TYPES, Criteria, DistilledRow, JudgedRow, MechanicalChecks
 from finr1_core.stage import Stage, parse_shard
 from finr1_judge import __version__
-from finr1_judge.config import JudgeConfig, JudgeEndpoint
+from finr1_judge.config import JudgeConfig
 from finr1_judge.mechanical import failed_checks, mechanical_checks
 from finr1_judge.prompts import (
     CRITERIA,
@@ -47,7 +53,7 @@ from finr1_judge.prompts import (
     round2_messages,
 )
 from finr1_judge.routing import Routed, assistant_turn, route
-from finr1_judge.verdicts import agreement, decide_round2, majority, majority_criteria, parse_boxed_verdict
+from finr1_judge.verdicts import agreement, criteria_names, majority_criteria
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,7 @@ class RowState:
     criteria: Criteria | None = None
     judge_reasoning_raw: str | None = None
     reject_reason: str | None = None
+    judge_problem: str | None = None  # why the judge gave no usable verdict (echo, both, none, ...)
     stage: str = "pending"  # where the row's fate was decided (for the per-round counts)
 
     @property
@@ -92,15 +99,6 @@ class RowState:
 
 
 @dataclass
-class Vote:
-    """The outcome of asking every judge (× repeats) about one row."""
-
-    verdict: Any
-    votes: list[Any] = field(default_factory=list)
-    raw: str = ""
-
-
-@dataclass
 class JudgeResult:
     """What a run produced."""
 
@@ -112,22 +110,15 @@ class JudgeResult:
 # --- judge calls --------------------------------------------------------------------------------------------
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60]
-
-
 class Judges:
-    """Ask the configured judges, with retries of unusable answers and a majority vote; resumable."""
+    """The configured judges behind :func:`finr1_core.judging.ask_judges`, with this run's counts."""
 
     def __init__(self, config: JudgeConfig, stage: Stage) -> None:
-        from finr1_core.runner import EndpointConfig
-
         self.config = config
         self.stage = stage
-        self.endpoints: list[tuple[str, EndpointConfig]] = [
-            (j.label, _endpoint(j, EndpointConfig)) for j in config.judges
-        ]
+        self.judges = [Judge(j.endpoint(), j.label) for j in config.judges]
         self.answers: Counter[str] = Counter()
+        self.counts: dict[str, UsableCount] = {}
         self.checked = False
 
     def check(self) -> None:
@@ -135,8 +126,8 @@ class Judges:
         from finr1_core.runner import check_endpoint
 
         if not self.checked:
-            for _, endpoint in self.endpoints:
-                check_endpoint(endpoint)
+            for judge in self.judges:
+                check_endpoint(judge.endpoint)
             self.checked = True
 
     def ask(
@@ -145,68 +136,45 @@ class Judges:
         tasks: dict[str, list[dict[str, str]]],
         *,
         max_tokens: int,
-        parse: Callable[[str], Any],
-        usable: Callable[[Any], bool],
-    ) -> dict[str, list[tuple[str, Any, str]]]:
-        """Ask every judge ``repeats`` times per task; returns ``key -> [(judge, parsed, raw), ...]``.
+        parse: Callable[[str, str], Verdict],
+    ) -> dict[str, Decision]:
+        """Ask every judge ``repeats`` times per task (re-asking unusable replies); returns key -> Decision.
 
-        An answer ``parse`` cannot use is asked again (up to ``max_tries``), then kept as unusable with its raw
-        text. Each (round, judge) has its own result log, keyed by ``<task key>|r<repeat>`` and the try number.
+        Each (round, judge) has its own result log in the resume folder (see :mod:`finr1_core.judging.loop`).
         """
-        from finr1_core.runner import ChatRequest, iter_results, run_chat
-
-        out: dict[str, list[tuple[str, Any, str]]] = {key: [] for key in tasks}
         if not tasks:
-            return out
+            return {}
         self.check()
-        params = {"temperature": self.config.temperature, "max_tokens": max_tokens}
-        for label, endpoint in self.endpoints:
-            path = self.stage.state_dir / f"{name}.{_slug(label)}.jsonl"
-            pending = {f"{key}|r{r}": key for key in tasks for r in range(self.config.repeats)}
-            answers: dict[str, tuple[Any, str]] = {}
-            for attempt in range(self.config.max_tries):
-                if not pending:
-                    break
-                requests = [ChatRequest(vid, attempt, tasks[key], dict(params)) for vid, key in pending.items()]
-                run_chat(
-                    requests,
-                    endpoint,
-                    path,
-                    concurrency=self.config.concurrency,
-                    progress=self.config.progress,
-                    check=False,
-                )
-                wanted = {(vid, attempt) for vid in pending}
-                for result in iter_results(path):
-                    if result.key not in wanted:
-                        continue
-                    self.answers[name] += 1
-                    raw = result.content if result.error is None else f"error: {result.error}"
-                    text = result.completion or result.content or ""
-                    parsed = parse(text) if result.error is None else None
-                    answers[result.item_id] = (parsed, raw or "")
-                    if usable(parsed):
-                        pending.pop(result.item_id, None)
-            for vid, (parsed, raw) in answers.items():
-                key = vid.rsplit("|r", 1)[0]
-                out[key].append((label, parsed if usable(parsed) else None, raw))
-        return out
+        run = ask_judges(
+            tasks,
+            self.judges,
+            self.stage.state_dir,
+            name=name,
+            params={"temperature": self.config.temperature, "max_tokens": max_tokens},
+            parse=parse,
+            repeats=self.config.repeats,
+            max_asks=self.config.max_asks,
+            concurrency=self.config.concurrency,
+            progress=self.config.progress,
+            check=False,
+        )
+        self.answers[name] += sum(run.asks.values())
+        self.counts.setdefault(name, UsableCount()).merge(run.count)
+        return run.decisions
 
-
-def _endpoint(judge: JudgeEndpoint, cls: Any) -> Any:
-    return cls(
-        base_url=judge.base_url,
-        model=judge.model,
-        api_key_env=judge.api_key_env or None,
-        timeout_s=judge.timeout_s,
-        max_retries=judge.max_retries,
-    )
-
-
-def _raw(votes: list[tuple[str, Any, str]]) -> str:
-    if len(votes) == 1:
-        return votes[0][2]
-    return "\n\n".join(f"[{label} #{i}] {raw}" for i, (label, _, raw) in enumerate(votes))
+    def check_usable(self, *names: str) -> None:
+        """Fail (before anything is written) when these rounds' usable verdicts are below ``min_usable``."""
+        count = UsableCount()
+        for name in names:
+            count.merge(self.counts.get(name, UsableCount()))
+        what = "judge verdicts" + (f" ({', '.join(n for n in names if n in self.counts)})" if names else "")
+        check_usable(
+            count,
+            self.config.min_usable,
+            what=what,
+            setting=self.config.setting_name("min_usable"),
+            resume_dir=self.stage.state_dir,
+        )
 
 
 # --- the stage ------------------------------------------------------------------------------------------------
@@ -234,12 +202,25 @@ def verifiable(row: DistilledRow) -> bool:
     return match_answer(boxed, row.reference, row.answer_type, choices=row.choices, labels=row.labels).correct is True
 
 
+#: Columns of a distilled row that have defaults in the schema but that judging cannot do without: filling them
+#: in would reject every row as "format" (no trace, no answer) and still exit 0.
+REQUIRED_COLUMNS = ("reasoning", "completion", "error")
+
+
 def _read_rows(stage: Stage, config: JudgeConfig) -> list[DistilledRow]:
     from finr1_core.schemas import from_rows, require_columns
 
     ds = stage.read_dataset(config.input, split=config.input_split)
     source = f"{config.input} split {config.input_split}"
     require_columns(ds.column_names, DistilledRow, source=source)
+    missing = [name for name in REQUIRED_COLUMNS if name not in ds.column_names]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; judge reads finr1-distill output "
+            "(a DistilledRow per row: the trace in reasoning, the final answer in completion, error null)"
+        )
+    if len(ds) == 0:
+        raise InputError(f"{source}: no rows to judge; check --input and input_split")
     rows = list(from_rows(DistilledRow, ds, source=source))
     seen: set[tuple[str, int]] = set()
     for row in rows:
@@ -311,16 +292,17 @@ def _round1(states: list[RowState], config: JudgeConfig, judges: Judges, calibra
         llm[st.key] = round1_messages(reference_text(row), answer, template)
         st.answer_method = "llm"
     r1 = config.round1.max_tokens
-    for key, votes in judges.ask("round1", llm, max_tokens=r1, parse=parse_boxed_verdict, usable=_is_verdict).items():
+    for key, decision in judges.ask("round1", llm, max_tokens=r1, parse=parse_verdict).items():
         st = by_key[key]
-        st.answer_score = majority(v for _, v, _ in votes)
-        st.judge_answer_raw = _raw(votes)
+        st.answer_score = decision.score
+        st.judge_answer_raw = decision.raw
+        st.judge_problem = decision.problem
     if calib:
-        answers = judges.ask("calibration", calib, max_tokens=r1, parse=parse_boxed_verdict, usable=_is_verdict)
-        for key, votes in answers.items():
+        answers = judges.ask("calibration", calib, max_tokens=r1, parse=parse_verdict)
+        for key, decision in answers.items():
             st = by_key[key]
-            llm_verdict = majority(v for _, v, _ in votes)
-            st.judge_answer_raw = "calibration (rule decided): " + _raw(votes)
+            llm_verdict = decision.score
+            st.judge_answer_raw = "calibration (rule decided): " + decision.raw
             calibration["asked"] += 1
             if llm_verdict is None:
                 calibration["llm_null"] += 1
@@ -334,12 +316,8 @@ def _round1(states: list[RowState], config: JudgeConfig, judges: Judges, calibra
         elif st.answer_score == 0:
             st.reject_reason = f"answer_wrong ({st.answer_method})"
         else:
-            st.reject_reason = "answer_judge_failed: no usable verdict"
+            st.reject_reason = f"answer_judge_failed: no usable verdict ({st.judge_problem or 'tie'})"
     return passed
-
-
-def _is_verdict(value: Any) -> bool:
-    return value in (0, 1)
 
 
 def _round2(states: list[RowState], config: JudgeConfig, judges: Judges) -> None:
@@ -358,26 +336,27 @@ def _round2(states: list[RowState], config: JudgeConfig, judges: Judges) -> None
         for st in states
     }
 
-    def parse(text: str) -> Any:
-        return decide_round2(text, decision=cfg.decision, min_criteria=cfg.min_criteria)
+    def parse(text: str, prompt: str) -> Verdict:
+        return parse_criteria_verdict(
+            text, prompt, count=len(CRITERIA), min_hold=cfg.min_criteria, decision=cfg.decision
+        )
 
-    answers = judges.ask(
-        "round2", tasks, max_tokens=cfg.max_tokens, parse=parse, usable=lambda v: v is not None and v.score is not None
-    )
-    for key, votes in answers.items():
+    for key, decision in judges.ask("round2", tasks, max_tokens=cfg.max_tokens, parse=parse).items():
         st = by_key[key]
-        verdicts = [v for _, v, _ in votes if v is not None]
-        st.reasoning_score = majority(v.score for v in verdicts)
-        parsed = [v.criteria for v in verdicts] or [decide_round2(raw).criteria for _, _, raw in votes]
-        criteria = majority_criteria(parsed)
+        st.reasoning_score = decision.score
+        usable = [v.verdict.criteria for v in decision.votes if v.verdict.usable]
+        # Criteria of unusable votes are kept for audit only when no vote was usable.
+        criteria = majority_criteria(
+            criteria_names(c) for c in (usable or [v.verdict.criteria for v in decision.votes])
+        )
         st.criteria = Criteria(**criteria) if any(c is not None for c in criteria.values()) else None
-        st.judge_reasoning_raw = _raw(votes)
+        st.judge_reasoning_raw = decision.raw
         st.stage = "round2"
         if st.reasoning_score == 0:
             failed = [name for name, ok in criteria.items() if ok is False]
             st.reject_reason = "reasoning_bad" + (f": {', '.join(failed)}" if failed else "")
         elif st.reasoning_score is None:
-            st.reject_reason = "reasoning_judge_failed: no usable verdict"
+            st.reject_reason = f"reasoning_judge_failed: no usable verdict ({decision.problem})"
 
 
 def _count(states: list[RowState], routed: Routed, calibration: Counter, judges: Judges) -> dict[str, Any]:
@@ -524,8 +503,8 @@ def render_card(summary: dict[str, Any], config: JudgeConfig) -> str:
             "- `rl`: every objective item with a verifiable gold, passed or failed (`failed_filter`); no trace.",
             "- `rejected`: bad rows with `reject_reason`; `judged`: every row with both rounds' verdicts and raw texts.",
             "",
-            f"Judge {judges} at temperature {config.temperature}{vote}, {config.max_tries} tries per verdict (an "
-            f"unusable verdict is null, never 0). Round 1: rules for objective items, the judge (rules-first prompt, "
+            f"Judge {judges} at temperature {config.temperature}{vote}, up to {config.max_asks} asks per verdict (a "
+            f"reply that echoes the prompt, holds both verdicts or none is unusable: null, never 0). Round 1: rules for objective items, the judge (rules-first prompt, "
             f"reference and extracted answer only) for the rest. Round 2: {rule}"
             f"{'' if r2.enabled else ' (disabled)'}; mechanical checks "
             f"{'reject before judging' if config.mechanical.reject_before_judge else 'stored only'}.",
@@ -542,7 +521,9 @@ def run_judge(config: JudgeConfig) -> JudgeResult:
         ConfigError: bad shard spec, or a resume folder holding a run with other settings.
         ArtifactError: the input cannot be read, or the output cannot be written.
         InputError: the input lacks a column or holds a malformed or duplicate row.
-        EndpointError: a judge is unreachable, refuses the key or does not serve the model.
+        EndpointError: a judge is unreachable or does not serve the model.
+        AuthError: a judge refused the key (at start or during the run).
+        TooFewUsableError: a round's usable verdicts fell below ``min_usable`` (nothing written).
     """
     from finr1_core.schemas import RLRow, SFTRow, to_dataset
 
@@ -570,7 +551,9 @@ def run_judge(config: JudgeConfig) -> JudgeResult:
     calibration: Counter[str] = Counter()
     alive = _precheck(states, config)
     passed = _round1(alive, config, judges, calibration)
+    judges.check_usable("round1", "calibration")  # a broken judge stops here, before round 2 is paid for
     _round2(passed, config, judges)
+    judges.check_usable("round2")
     judged = [st.judged() for st in states]
     routed = route(
         judged, system_prompt=config.system_prompt, verifiable=verifiable, rl_system_prompt=config.rl_system_prompt

@@ -11,7 +11,8 @@ it out of the group statistics).
 - ``accuracy`` (:func:`accuracy_reward`): ``finr1_core.answers.match_answer`` on the ``<answer>``
   content against ``solution``; no ``<answer>`` block gives 0, an undecidable pair gives ``None``.
 - ``accuracy_llm`` (:class:`LLMAccuracyReward`): the same rules, then an OpenAI-compatible verifier
-  (the paper used Qwen2.5-Max) for what the rules cannot decide, or for everything (``mode: always``).
+  (the paper used Qwen2.5-Max) for what the rules cannot decide, or for everything (``mode: always``),
+  through the judge loop of :mod:`finr1_core.judging` (an echoing or hedging verifier abstains, never 0/1).
 - ``tag_count`` (:func:`tag_count_reward`): open-r1's 0.25-per-tag partial credit; not in the
   paper's formula, off by default.
 """
@@ -22,13 +23,12 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from finr1_core.config import StrictModel
 from finr1_core.errors import ConfigError
+from finr1_core.runner import EndpointConfig, UsableCount, check_usable, min_usable_field
 
 logger = logging.getLogger(__name__)
 
@@ -200,25 +200,35 @@ VERIFIER_PROMPT = (
     "4. Output only the score as \\boxed{1} or \\boxed{0}, with no reasoning.\n\n"
     "Correct answer:\n{reference}\n\nAnswer to be scored:\n{prediction}\n"
 )
-_BOXED_SCORE_RE = re.compile(r"\\boxed\{\s*([01])\s*\}")
+
+# The usable share is judged over the whole run, and only after this many verdicts: one unusable reply in a small
+# GRPO batch is item-level noise, while a verifier that echoes or fails for twenty asks in a row is broken.
+_MIN_VERDICTS_FOR_USABLE_CHECK = 20
 
 
-class VerifierConfig(StrictModel):
-    """The optional LLM verifier of ``accuracy_llm`` (an OpenAI-compatible chat endpoint)."""
+class VerifierConfig(EndpointConfig):
+    """The optional LLM verifier of ``accuracy_llm``: an OpenAI-compatible endpoint (every runner setting) plus its asks.
+
+    ``min_usable`` (default 0.5) stops training when, over the run and once 20 verdicts were asked, fewer than
+    half were usable: a verifier that echoes its prompt or has its answer eaten by a reasoning parser would
+    otherwise abstain on every reward silently (below half is a broken verifier, not item noise).
+    """
+
+    renamed_keys: ClassVar[dict[str, str]] = {"tries": "max_asks"}
 
     base_url: str = Field(description="OpenAI-compatible base URL, ending in /v1.")
     model: str = Field(description="Model name served at base_url (the paper used Qwen2.5-Max).")
-    api_key_env: str | None = Field(default=None, description="Name of the environment variable holding the key.")
     mode: Literal["fallback", "always"] = Field(
         default="fallback",
         description="fallback: ask only when the rules cannot decide; always: ask for every answer (the paper).",
     )
     temperature: float = 0.0
-    max_tokens: int = 16
-    timeout_s: float = 60.0
-    max_retries: int = 3
-    tries: int = Field(default=3, ge=1, description="Attempts when the reply has no \\boxed{0|1}.")
+    max_tokens: int = Field(default=16, ge=1, description="The verifier only writes \\boxed{0|1}.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Per-request limit.")
+    max_retries: int = Field(default=3, ge=0, description="Transport retries per request (429, 5xx, timeouts).")
+    max_asks: int = Field(default=3, ge=1, description="Asks per verdict while the reply is unusable; then abstain.")
     concurrency: int = Field(default=16, ge=1)
+    min_usable: float = min_usable_field("verifier verdicts that are usable (over the run, after 20 verdicts)")
 
 
 class LLMAccuracyReward:
@@ -226,54 +236,69 @@ class LLMAccuracyReward:
 
     Following the paper's judge layout (RECIPE.md §3), the verifier sees the rules, the gold answer and
     the ``<answer>`` content only (not the question, not the reasoning) and replies ``\\boxed{1}`` or
-    ``\\boxed{0}``. A reply without a box is retried ``tries`` times; a call that still fails never counts
-    as 0.
+    ``\\boxed{0}``. Replies are read by :func:`finr1_core.judging.parse_verdict` and asked through
+    :func:`finr1_core.judging.ask_judges`, as the judge stage and the evaluation do: a reply that echoes the
+    prompt, holds both verdicts or none is asked again ``max_asks`` times and then abstains (``None``) — it
+    never counts as 0 or 1. A refused key (401/402/403) stops training at once; too few usable verdicts over the
+    run (``min_usable``) stops it with one line.
     """
 
     __name__ = "accuracy_llm_reward"
 
-    def __init__(self, config: VerifierConfig, client: Any = None) -> None:
+    def __init__(self, config: VerifierConfig) -> None:
         # Checked here, when the rewards are built, so a missing key fails before any model is loaded.
-        if client is None and config.api_key_env and not os.environ.get(config.api_key_env):
+        if config.api_key_env and not os.environ.get(config.api_key_env):
             raise ConfigError(f"verifier.api_key_env: environment variable {config.api_key_env} is not set")
         self.config = config
-        self._client = client
+        self.count = UsableCount()
+        """Usable verifier verdicts so far (over the whole run)."""
+        self._checked = False
 
-    @property
-    def client(self) -> Any:
-        """The OpenAI client (built on first use)."""
-        if self._client is None:
-            from openai import OpenAI
+    def verdicts(self, pairs: Sequence[tuple[str, str]]) -> list[int | None]:
+        """Ask the verifier about ``(prediction, reference)`` pairs; 1, 0 or ``None`` (no usable verdict) each.
 
-            key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
-            self._client = OpenAI(
-                base_url=self.config.base_url,
-                api_key=key or "EMPTY",
-                timeout=self.config.timeout_s,
-                max_retries=self.config.max_retries,
+        Raises:
+            AuthError: The verifier refused the key.
+            EndpointError: The verifier is unreachable or does not serve the model (checked once).
+            TooFewUsableError: Over the run, fewer than ``min_usable`` of the verdicts were usable.
+        """
+        if not pairs:
+            return []
+        import tempfile
+
+        from finr1_core.judging import Judge, ask_judges
+
+        tasks = {
+            str(i): [
+                {"role": "user", "content": VERIFIER_PROMPT.replace("{reference}", ref).replace("{prediction}", pred)}
+            ]
+            for i, (pred, ref) in enumerate(pairs)
+        }
+        config = self.config
+        endpoint = EndpointConfig(**config.model_dump(include=set(EndpointConfig.model_fields)))
+        # Verdicts of one reward call are not worth resuming (a resumed GRPO step samples new completions).
+        with tempfile.TemporaryDirectory(prefix="finr1-verifier-") as log_dir:
+            run = ask_judges(
+                tasks,
+                [Judge(endpoint, "verifier")],
+                log_dir,
+                name="verifier",
+                params={"temperature": config.temperature, "max_tokens": config.max_tokens},
+                max_asks=config.max_asks,
+                concurrency=config.concurrency,
+                progress=False,
+                check=not self._checked,
             )
-        return self._client
+        self._checked = True
+        self.count.merge(run.count)
+        if self.count.total >= _MIN_VERDICTS_FOR_USABLE_CHECK:
+            check_usable(self.count, config.min_usable, what="verifier verdicts", setting="verifier.min_usable")
+        return [run.decisions[str(i)].score for i in range(len(pairs))]
 
     def verify(self, prediction: str, reference: str) -> bool | None:
-        """Ask the verifier once per try; True/False from the last ``\\boxed{0|1}``, None when it never gives one."""
-        prompt = VERIFIER_PROMPT.replace("{reference}", reference).replace("{prediction}", prediction)
-        for attempt in range(1, self.config.tries + 1):
-            try:
-                response = self.client.chat.completions.create(
-                    model=self.config.model,
-                    messages=[{"role": "user", "content": prompt}],
-                    temperature=self.config.temperature,
-                    max_tokens=self.config.max_tokens,
-                )
-                text = response.choices[0].message.content or ""
-            except Exception as exc:
-                logger.warning("verifier call failed (attempt %d/%d): %s", attempt, self.config.tries, exc)
-                continue
-            boxes = _BOXED_SCORE_RE.findall(text)
-            if boxes:
-                return boxes[-1] == "1"
-            logger.debug("verifier reply without \\boxed{0|1} (attempt %d): %r", attempt, text[:200])
-        return None
+        """One verdict: True/False, or None when the verifier gives no usable one."""
+        (score,) = self.verdicts([(prediction, reference)])
+        return None if score is None else score == 1
 
     def __call__(self, completions: Sequence[Any], solution: Sequence[str], **kwargs: Any) -> list[float | None]:
         verdicts = rule_accuracy(completions, solution, **kwargs)
@@ -284,15 +309,13 @@ class LLMAccuracyReward:
             if content is not None and solution[i] and (correct is None or self.config.mode == "always")
         ]
         if todo:
-            _ = self.client  # build it once, outside the worker threads
-            with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(todo))) as pool:
-                results = list(pool.map(lambda i: self.verify(str(verdicts[i][0]), str(solution[i])), todo))
-            for i, verdict in zip(todo, results, strict=True):
-                rewards[i] = None if verdict is None else float(verdict)
+            scores = self.verdicts([(str(verdicts[i][0]), str(solution[i])) for i in todo])
+            for i, score in zip(todo, scores, strict=True):
+                rewards[i] = None if score is None else float(score)
             log_metric = kwargs.get("log_metric")
             if callable(log_metric):
                 log_metric("verifier/calls", float(len(todo)))
-                log_metric("verifier/failed", float(sum(v is None for v in results)))
+                log_metric("verifier/failed", float(sum(s is None for s in scores)))
         return rewards
 
 

@@ -298,7 +298,8 @@ class HttpxClient:
         import httpx
 
         url = urlsplit(base_url)
-        self._origin = f"{url.scheme}://{url.netloc}"
+        # Without user info: credentials travel in the Authorization header (EndpointConfig.request_headers).
+        self._origin = f"{url.scheme}://{url.netloc.rsplit('@', 1)[-1]}"
         timeout = httpx.Timeout(None, connect=connect_timeout_s)
         trust_env = proxy_for(base_url) is not None  # loopback stays direct, as in the lean client
         context = ssl_context()

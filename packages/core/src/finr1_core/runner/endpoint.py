@@ -1,23 +1,39 @@
-"""Where model calls go: :class:`EndpointConfig` and the start-up check :func:`check_endpoint`."""
+"""Where model calls go: :class:`EndpointConfig` and the start-up check :func:`check_endpoint`.
+
+Every stage that calls a model (distill's teacher, judge's judges, evaluate's model and judge, the
+GRPO verifier) configures it with an :class:`EndpointConfig` or a subclass that adds its own
+defaults, so all of them share the retry, backoff, timeout and HTTP client settings.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field
 
 from finr1_core.config import StrictModel
-from finr1_core.errors import EndpointError
+from finr1_core.errors import AuthError, EndpointError
+from finr1_core.redaction import display_url, redact_text
 from finr1_core.runner._http import proxy_for, ssl_context
+
+#: HTTP statuses that mean "these credentials will not work": the run stops at once (see :class:`AuthError`).
+AUTH_STATUSES = frozenset({401, 402, 403})
 
 logger = logging.getLogger(__name__)
 
 
 class EndpointConfig(StrictModel):
-    """An OpenAI-compatible chat endpoint (vLLM, ``transformers serve``, DeepSeek, OpenAI, ...)."""
+    """An OpenAI-compatible endpoint (vLLM, ``transformers serve``, DeepSeek, OpenAI, ...).
+
+    ``base_url`` may carry ``user:password@`` (a reverse proxy with basic auth): it is sent as
+    ``Authorization: Basic`` unless ``api_key_env`` gives a bearer key, and never shown (messages
+    use :attr:`display_url`).
+    """
 
     base_url: str = Field(
         description="Base URL up to the API root, e.g. http://localhost:8000/v1 or https://api.deepseek.com"
@@ -43,6 +59,14 @@ class EndpointConfig(StrictModel):
         default="auto", description="auto: the lean asyncio client unless a proxy applies (then httpx)"
     )
 
+    def _default_setting_name(self, field: str) -> str:
+        return f"endpoint.{field}"
+
+    @property
+    def display_url(self) -> str:
+        """``base_url`` as shown in messages: without user info, secret query parameters redacted."""
+        return display_url(self.base_url)
+
     def api_key(self) -> str | None:
         """The key read from ``$api_key_env`` (``None`` when no variable is configured).
 
@@ -54,10 +78,17 @@ class EndpointConfig(StrictModel):
         value = os.environ.get(self.api_key_env)
         if not value:
             raise EndpointError(
-                f"environment variable {self.api_key_env} (endpoint.api_key_env) is not set; "
-                f"export {self.api_key_env}=<key> for {self.base_url}"
+                f"environment variable {self.api_key_env} ({self.setting_name('api_key_env')}) is not set; "
+                f"export {self.api_key_env}=<key> for {self.display_url}"
             )
         return value
+
+    def _basic_auth(self) -> str | None:
+        parts = urlsplit(self.base_url)
+        if parts.username is None:
+            return None
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
     def request_headers(self) -> dict[str, str]:
         """Headers of every request, Authorization included (keep out of logs)."""
@@ -71,13 +102,42 @@ class EndpointConfig(StrictModel):
             **self.headers,
         }
         key = self.api_key()
+        basic = self._basic_auth()
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        elif basic:
+            headers["Authorization"] = basic
         return headers
 
     def url(self, route: str) -> str:
         """``base_url`` joined with ``route`` (``"/chat/completions"``), as the OpenAI SDK joins them."""
         return self.base_url.rstrip("/") + route
+
+    def key_hint(self) -> str:
+        """Where the credentials come from, for messages: ``$VAR``, the URL's user info, or none."""
+        if self.api_key_env:
+            return f"the key in ${self.api_key_env} ({self.setting_name('api_key_env')})"
+        if urlsplit(self.base_url).username is not None:
+            return f"the user and password in {self.setting_name('base_url')}"
+        return f"requests without a key (set {self.setting_name('api_key_env')} to the variable holding it)"
+
+
+def completions_route(base_url: str) -> str:
+    """The raw-completions route for ``base_url``: ``/completions`` after ``…/v1``, else ``""`` (a custom URL).
+
+    Fin-R1's raw mode posted the prompt to a custom inference URL as given; an OpenAI-compatible
+    server (vLLM, ``transformers serve``) has it at ``{base_url}/completions``.
+    """
+    return "/completions" if base_url.rstrip("/").endswith("/v1") else ""
+
+
+def auth_error(endpoint: EndpointConfig, url: str, status: int, body: bytes) -> AuthError:
+    """The one-line error for a refused key: the endpoint without credentials, the status and the variable."""
+    fix = "top up the account (402: payment required)" if status == 402 else "fix the key"
+    return AuthError(
+        f"{display_url(url)} refused {endpoint.key_hint()} (HTTP {status}: {_snippet(body)}); "
+        f"{fix} and run again (finished work is kept and resumed)"
+    )
 
 
 def check_endpoint(endpoint: EndpointConfig, timeout_s: float = 15.0) -> list[str]:
@@ -97,36 +157,48 @@ def check_endpoint(endpoint: EndpointConfig, timeout_s: float = 15.0) -> list[st
     import httpx
 
     url = endpoint.url("/models")
+    shown_url = display_url(url)
     headers = endpoint.request_headers()
+    request_url = _without_userinfo(url)  # credentials go in the Authorization header, never in the URL
     try:
         proxied = proxy_for(url) is not None
         with httpx.Client(timeout=timeout_s, trust_env=proxied, verify=ssl_context()) as client:
-            response = client.get(url, headers=headers)
+            response = client.get(request_url, headers=headers)
     except httpx.HTTPError as exc:
-        reason = str(exc) or type(exc).__name__
-        raise EndpointError(f"cannot reach {url}: {reason}; is the server running and base_url right?") from None
+        reason = redact_text(str(exc) or type(exc).__name__).replace(request_url, shown_url)
+        raise EndpointError(
+            f"cannot reach {shown_url}: {reason}; is the server running and {endpoint.setting_name('base_url')} right?"
+        ) from None
     status = response.status_code
-    if status in (401, 403):
-        where = f"the key in ${endpoint.api_key_env}" if endpoint.api_key_env else "requests without a key"
-        raise EndpointError(f"{url} refused {where} (HTTP {status}); set endpoint.api_key_env to the right variable")
+    if status in AUTH_STATUSES:
+        raise auth_error(endpoint, url, status, response.content)
     if status in (404, 405):
-        logger.warning("%s answered HTTP %d; cannot check that it serves %r", url, status, endpoint.model)
+        logger.warning("%s answered HTTP %d; cannot check that it serves %r", shown_url, status, endpoint.model)
         return []
     if status != 200:
-        raise EndpointError(f"{url} answered HTTP {status}: {_snippet(response.content)}")
+        raise EndpointError(f"{shown_url} answered HTTP {status}: {_snippet(response.content)}")
     try:
         data = response.json()
         ids = [str(entry["id"]) for entry in data["data"]]
     except (ValueError, KeyError, TypeError):
         raise EndpointError(
-            f"{url} did not answer an OpenAI models list ({_snippet(response.content)}); is base_url the API root (…/v1)?"
+            f"{shown_url} did not answer an OpenAI models list ({_snippet(response.content)}); "
+            f"is {endpoint.setting_name('base_url')} the API root (…/v1)?"
         ) from None
     if ids and endpoint.model not in ids:
-        shown = ", ".join(ids[:10]) + (", …" if len(ids) > 10 else "")
+        listed = ", ".join(ids[:10]) + (", …" if len(ids) > 10 else "")
         raise EndpointError(
-            f"{endpoint.base_url} does not serve model {endpoint.model!r} (it serves: {shown}); fix endpoint.model"
+            f"{endpoint.display_url} does not serve model {endpoint.model!r} (it serves: {listed}); "
+            f"fix {endpoint.setting_name('model')}"
         )
     return ids
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:
@@ -142,5 +214,5 @@ def _snippet(body: bytes, limit: int = 200) -> str:
             text = data["detail"]
     except ValueError:
         pass
-    text = " ".join(text.split())
+    text = redact_text(" ".join(text.split()))  # servers echo keys in their errors ("Incorrect API key sk-…")
     return text[:limit] + ("…" if len(text) > limit else "")

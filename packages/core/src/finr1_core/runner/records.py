@@ -1,9 +1,17 @@
-"""Records the runner takes and returns, and the reasoning/answer split."""
+"""Records the runner takes and returns, the response parsers of its two routes, and the reasoning/answer split.
+
+Two kinds of request go through one runner: :class:`ChatRequest` (messages, ``POST …/chat/completions``)
+and :class:`CompletionRequest` (one prompt string, ``POST …/completions``: the raw mode of Fin-R1's
+evaluation, no chat template on the server). Each route has a response parser
+(:func:`parse_chat_response`, :func:`parse_completions_response`) that turns a 200 body into a
+:class:`Reply`; either way the result log holds :class:`ChatResult` lines.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 _OPEN = "<think>"
 _CLOSE = "</think>"
@@ -31,6 +39,111 @@ class ChatRequest:
     def key(self) -> tuple[str, int]:
         """``(item_id, sample_index)``."""
         return (self.item_id, self.sample_index)
+
+    def body(self, model: str) -> dict[str, Any]:
+        """The JSON body sent to ``/chat/completions``."""
+        return {"model": model, **self.params, "messages": self.messages, "stream": False}
+
+
+@dataclass(slots=True)
+class CompletionRequest:
+    """One raw completions call: a prompt string, no chat template applied by the server.
+
+    Attributes:
+        item_id: As in :class:`ChatRequest`.
+        sample_index: As in :class:`ChatRequest`.
+        prompt: The whole prompt text (the caller renders any chat layout into it).
+        params: Extra body fields, as in :class:`ChatRequest`.
+    """
+
+    item_id: str
+    sample_index: int
+    prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(item_id, sample_index)``."""
+        return (self.item_id, self.sample_index)
+
+    def body(self, model: str) -> dict[str, Any]:
+        """The JSON body sent to ``/completions``."""
+        return {"model": model, **self.params, "prompt": self.prompt, "stream": False}
+
+
+Request = ChatRequest | CompletionRequest
+
+
+class Reply(NamedTuple):
+    """What a response parser reads from a 200 body.
+
+    Attributes:
+        content: The answer text as the server sent it (``None`` when the server sent none).
+        reasoning: A separate reasoning field (``reasoning_content``/``reasoning``), if any.
+        finish_reason: ``"stop"``, ``"length"``, ...
+        usage: The ``usage`` object, if any.
+        model: The model id the server reported.
+    """
+
+    content: str | None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    model: str | None = None
+
+
+#: A response parser: decoded JSON body -> :class:`Reply`. ``ValueError``, ``KeyError``, ``IndexError`` or
+#: ``TypeError`` mean "not a valid answer": the runner retries the call like a 5xx.
+ResponseParser = Callable[[Any], Reply]
+
+
+def _usage_of(data: dict[str, Any]) -> dict[str, Any] | None:
+    usage = data.get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
+def _reasoning_of(*sources: dict[str, Any]) -> str | None:
+    for source in sources:
+        for name in ("reasoning_content", "reasoning"):
+            value = source.get(name)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def parse_chat_response(data: Any) -> Reply:
+    """Read an OpenAI chat completion: ``choices[0].message`` content and reasoning, finish reason, usage."""
+    choice = data["choices"][0]
+    message = choice["message"]
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise TypeError("message.content is not a string")
+    model = data.get("model")
+    return Reply(content, _reasoning_of(message), choice.get("finish_reason"), _usage_of(data), model)
+
+
+def parse_completions_response(data: Any) -> Reply:
+    """Read a completions body: ``choices[0].text`` (or ``.message.content``), else a top-level text field.
+
+    Custom inference servers behind a raw URL answer ``{"text": …}``, ``{"response": …}``,
+    ``{"output": …}`` or ``{"generated_text": …}``; those are read too.
+    """
+    if not isinstance(data, dict):
+        raise TypeError("response body is not a JSON object")
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        choice = choices[0]
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        text = choice.get("text")
+        if text is None:
+            text = message.get("content")
+        if isinstance(text, str):
+            reasoning = _reasoning_of(choice, message)
+            return Reply(text, reasoning, choice.get("finish_reason"), _usage_of(data), data.get("model"))
+    for name in ("text", "response", "output", "generated_text"):
+        if isinstance(data.get(name), str):
+            return Reply(data[name], None, data.get("finish_reason"), _usage_of(data), data.get("model"))
+    raise KeyError("no text in the response (expected choices[0].text or a text/response/output field)")
 
 
 @dataclass(slots=True)
@@ -69,6 +182,18 @@ class ChatResult:
     def ok(self) -> bool:
         """True when the call succeeded."""
         return self.error is None
+
+    @property
+    def answer_in_reasoning_only(self) -> bool:
+        """True when the call succeeded but everything came as reasoning and no answer text.
+
+        That is what vLLM's reasoning parser does to a model that never writes ``</think>`` (an
+        instruct model served with ``--reasoning-parser``): ``content`` is null and the whole answer
+        lands in ``reasoning_content``. Callers report it instead of scoring an empty answer.
+        """
+        return (
+            self.ok and not self.completion.strip() and bool(self.reasoning.strip()) and self.finish_reason != "length"
+        )
 
     @property
     def key(self) -> tuple[str, int]:
@@ -116,6 +241,21 @@ class ChatResult:
             attempts=int(row.get("attempts") or 0),
             model=row.get("model"),
         )
+
+
+def usage_record(raw: Any) -> Any:
+    """A server's ``usage`` object as :class:`finr1_core.schemas.Usage` (``None`` when it has no token counts).
+
+    Only integer counts are kept (some servers send nulls, floats or extra fields); one copy for every stage
+    that stores usage in its rows (distill's rows, evaluate's samples).
+    """
+    from finr1_core.schemas import Usage
+
+    if not isinstance(raw, dict):
+        return None
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    values = {k: raw[k] for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool)}
+    return Usage(**values) if values else None
 
 
 @dataclass(slots=True)

@@ -1,4 +1,10 @@
-"""The async runner: bounded concurrency, retries, resumable result log, budgets, clean Ctrl-C."""
+"""The async runner: bounded concurrency, retries, resumable result log, budgets, clean Ctrl-C.
+
+One runner for every model call: chat (:func:`run_chat`, ``/chat/completions``) and raw completions
+(:func:`run_completions`, a prompt string to ``/completions`` or a custom URL). Both take a ``route``
+and a response parser (:data:`~finr1_core.runner.records.ResponseParser`), so another
+OpenAI-compatible route is one parser away.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,28 @@ from pathlib import Path
 from typing import Any
 
 from finr1_core.errors import EndpointError
+from finr1_core.redaction import redact_text
 from finr1_core.runner._http import HttpClient, HttpError, Response, make_client
-from finr1_core.runner.endpoint import EndpointConfig, _snippet, check_endpoint
-from finr1_core.runner.records import ChatRequest, ChatResult, RunSummary, split_reasoning
+from finr1_core.runner.endpoint import (
+    AUTH_STATUSES,
+    EndpointConfig,
+    _snippet,
+    auth_error,
+    check_endpoint,
+    completions_route,
+)
+from finr1_core.runner.records import (
+    ChatResult,
+    Request,
+    ResponseParser,
+    RunSummary,
+    parse_chat_response,
+    parse_completions_response,
+    split_reasoning,
+)
 from finr1_core.runner.results import ResultLog
+
+CHAT_ROUTE = "/chat/completions"
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +135,12 @@ class _Run:
 
     def __init__(
         self,
-        requests: Iterable[ChatRequest],
+        requests: Iterable[Request],
         endpoint: EndpointConfig,
         log: ResultLog,
         *,
+        route: str,
+        parse: ResponseParser,
         concurrency: int,
         progress: bool,
         retry_failed: bool,
@@ -124,7 +150,7 @@ class _Run:
         on_result: Callable[[ChatResult], None] | None,
         total: int | None,
     ) -> None:
-        self.requests: Iterator[ChatRequest] = iter(requests)
+        self.requests: Iterator[Request] = iter(requests)
         self.endpoint = endpoint
         self.log = log
         self.concurrency = concurrency
@@ -145,7 +171,9 @@ class _Run:
         self.error: BaseException | None = None
         self.workers: list[asyncio.Task[None]] = []
         self.progress = _Progress(progress, total, desc=endpoint.model)
-        self.chat_path = _path_of(endpoint.url("/chat/completions"))
+        self.url = endpoint.url(route)
+        self.path = _path_of(self.url)
+        self.parse = parse
         self.timeout_s = endpoint.timeout_s
 
     # -- control -------------------------------------------------------------------------------
@@ -178,7 +206,7 @@ class _Run:
 
     # -- work ----------------------------------------------------------------------------------
 
-    def _next_request(self) -> ChatRequest | None:
+    def _next_request(self) -> Request | None:
         done = self.log.done
         while not self.stopping:
             if self.max_requests is not None and self.started >= self.max_requests:
@@ -248,56 +276,77 @@ class _Run:
         if self.on_result is not None:
             self.on_result(result)
 
-    async def call(self, client: HttpClient, request: ChatRequest) -> ChatResult | None:
-        endpoint = self.endpoint
-        body = {"model": endpoint.model, **request.params, "messages": request.messages, "stream": False}
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    async def call(self, client: HttpClient, request: Request) -> ChatResult | None:
+        """One request with its retries: the result to log, or ``None`` when the run stopped meanwhile.
+
+        Raises:
+            AuthError: The endpoint refused the credentials (401/402/403): the whole run stops.
+        """
+        payload = json.dumps(request.body(self.endpoint.model), ensure_ascii=False).encode("utf-8")
         attempt = 0
         while True:
             attempt += 1
             self.summary.attempts += 1
-            delay: float | None = None
             start = time.monotonic()
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    response = await client.request("POST", self.chat_path, payload)
-            except TimeoutError:
-                error = f"timeout: no complete answer within {self.timeout_s:g}s"
-            except HttpError as exc:
-                error = f"connection error: {exc}"
-            else:
-                latency = time.monotonic() - start
-                if response.status == 200:
-                    result = _parse_completion(request, response, latency, attempt)
-                    if isinstance(result, ChatResult):
-                        return result
-                    error = result
-                else:
-                    error = f"HTTP {response.status}: {_snippet(response.body)}"
-                    if response.status < 500 and response.status not in _RETRY_STATUS:
-                        return _failure(request, error, attempt, latency)
-                    delay = _retry_after(response.headers)
-                    if delay is not None:
-                        # At least what the server asked; up to 10% more so waiting workers do not return in one burst.
-                        delay = min(delay, endpoint.max_retry_after_s) * random.uniform(1.0, 1.1)
-            if attempt > endpoint.max_retries:
-                return _failure(request, f"{error} (after {attempt} attempts)", attempt, time.monotonic() - start)
-            if delay is None:
-                base = min(endpoint.backoff_max_s, endpoint.backoff_initial_s * 2 ** (attempt - 1))
-                delay = base / 2 + random.uniform(0, base / 2)  # "equal jitter": spread, yet never near zero
-            self.retries += 1
-            logger.debug("item %s sample %d: %s; retry %d in %.2fs", *request.key, error, attempt, delay)
-            if self.stopping and self.summary.stopped_reason in ("interrupted", "error"):
+            outcome = await self._attempt(client, request, payload, attempt)
+            if isinstance(outcome, ChatResult):
+                return outcome
+            error, delay, final = outcome
+            latency = time.monotonic() - start
+            if final:
+                return _failure(request, error, attempt, latency)
+            if attempt > self.endpoint.max_retries:
+                return _failure(request, f"{error} (after {attempt} attempts)", attempt, latency)
+            if not await self._wait_to_retry(request, error, attempt, delay):
                 return None
-            wait_start = time.monotonic()
-            try:
-                await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
-            except TimeoutError:
-                continue
-            if self.summary.stopped_reason in ("interrupted", "error"):
-                return None
-            # A budget stop lets in-flight work finish, retries included: wait out the rest of the delay.
-            await asyncio.sleep(max(0.0, delay - (time.monotonic() - wait_start)))
+
+    async def _attempt(
+        self, client: HttpClient, request: Request, payload: bytes, attempt: int
+    ) -> ChatResult | tuple[str, float | None, bool]:
+        """One HTTP exchange: a result, or ``(error, server-asked delay or None, final?)``."""
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await client.request("POST", self.path, payload)
+        except TimeoutError:
+            return f"timeout: no complete answer within {self.timeout_s:g}s", None, False
+        except HttpError as exc:
+            return f"connection error: {exc}", None, False
+        latency = time.monotonic() - start
+        if response.status == 200:
+            result = _parse_result(request, response, self.parse, latency, attempt)
+            return result if isinstance(result, ChatResult) else (result, None, False)
+        if response.status in AUTH_STATUSES:
+            raise auth_error(self.endpoint, self.url, response.status, response.body)
+        error = f"HTTP {response.status}: {_snippet(response.body)}"
+        if response.status < 500 and response.status not in _RETRY_STATUS:
+            return error, None, True  # other 4xx: the request itself is wrong, retrying cannot help
+        delay = _retry_after(response.headers)
+        if delay is not None:
+            # At least what the server asked; up to 10% more so waiting workers do not return in one burst.
+            delay = min(delay, self.endpoint.max_retry_after_s) * random.uniform(1.0, 1.1)
+        return error, delay, False
+
+    async def _wait_to_retry(self, request: Request, error: str, attempt: int, delay: float | None) -> bool:
+        """Sleep before the next attempt; ``False`` when the run is stopping (the request is sent again on resume)."""
+        endpoint = self.endpoint
+        if delay is None:
+            base = min(endpoint.backoff_max_s, endpoint.backoff_initial_s * 2 ** (attempt - 1))
+            delay = base / 2 + random.uniform(0, base / 2)  # "equal jitter": spread, yet never near zero
+        self.retries += 1
+        logger.debug("item %s sample %d: %s; retry %d in %.2fs", *request.key, error, attempt, delay)
+        if self.stopping and self.summary.stopped_reason in ("interrupted", "error"):
+            return False
+        wait_start = time.monotonic()
+        try:
+            await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+        except TimeoutError:
+            return True
+        if self.summary.stopped_reason in ("interrupted", "error"):
+            return False
+        # A budget stop lets in-flight work finish, retries included: wait out the rest of the delay.
+        await asyncio.sleep(max(0.0, delay - (time.monotonic() - wait_start)))
+        return True
 
     async def execute(self) -> RunSummary:
         begin = time.monotonic()
@@ -335,7 +384,7 @@ class _Run:
         )
         if summary.stopped_reason == "too_many_failures":
             raise EndpointError(
-                f"stopped after {self.consecutive_failures} failed requests in a row to {self.endpoint.base_url} "
+                f"stopped after {self.consecutive_failures} failed requests in a row to {self.endpoint.display_url} "
                 f"(last: {self.last_error}); fix the endpoint and run again to resume"
             )
         return summary
@@ -348,50 +397,47 @@ def _path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _failure(request: ChatRequest, error: str, attempts: int, latency: float) -> ChatResult:
+def _failure(request: Request, error: str, attempts: int, latency: float) -> ChatResult:
     return ChatResult(
         item_id=request.item_id,
         sample_index=request.sample_index,
-        error=" ".join(error.split()),
+        error=redact_text(" ".join(error.split())),
         attempts=attempts,
         latency_s=round(latency, 4),
     )
 
 
-def _parse_completion(request: ChatRequest, response: Response, latency: float, attempt: int) -> ChatResult | str:
-    """A result from a 200 body, or the error string when the body is not a chat completion (retried)."""
+def _parse_result(
+    request: Request, response: Response, parse: ResponseParser, latency: float, attempt: int
+) -> ChatResult | str:
+    """A result from a 200 body, or the error string when the body is not a valid answer (retried)."""
     try:
-        data = json.loads(response.body)
-        choice = data["choices"][0]
-        message = choice["message"]
-        content = message.get("content")
-        reasoning_field = message.get("reasoning_content") or message.get("reasoning")
-        if content is not None and not isinstance(content, str):
-            raise TypeError("message.content is not a string")
+        reply = parse(json.loads(response.body))
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         return f"malformed response ({type(exc).__name__}: {exc}): {_snippet(response.body, 120)}"
-    reasoning, completion = split_reasoning(content, reasoning_field if isinstance(reasoning_field, str) else None)
-    usage = data.get("usage")
+    reasoning, completion = split_reasoning(reply.content, reply.reasoning)
     return ChatResult(
         item_id=request.item_id,
         sample_index=request.sample_index,
         reasoning=reasoning,
         completion=completion,
-        content=content,
-        finish_reason=choice.get("finish_reason"),
-        usage=usage if isinstance(usage, dict) else None,
+        content=reply.content,
+        finish_reason=reply.finish_reason,
+        usage=reply.usage,
         latency_s=round(latency, 4),
         error=None,
         attempts=attempt,
-        model=data.get("model"),
+        model=reply.model,
     )
 
 
 async def arun_chat(
-    requests: Iterable[ChatRequest],
+    requests: Iterable[Request],
     endpoint: EndpointConfig,
     results_path: str | Path,
     *,
+    route: str = CHAT_ROUTE,
+    parse_response: ResponseParser = parse_chat_response,
     concurrency: int = 32,
     progress: bool = True,
     retry_failed: bool = True,
@@ -417,6 +463,8 @@ async def arun_chat(
             requests,
             endpoint,
             log,
+            route=route,
+            parse=parse_response,
             concurrency=concurrency,
             progress=progress,
             retry_failed=retry_failed,
@@ -432,10 +480,12 @@ async def arun_chat(
 
 
 def run_chat(
-    requests: Iterable[ChatRequest],
+    requests: Iterable[Request],
     endpoint: EndpointConfig,
     results_path: str | Path,
     *,
+    route: str = CHAT_ROUTE,
+    parse_response: ResponseParser = parse_chat_response,
     concurrency: int = 32,
     progress: bool = True,
     retry_failed: bool = True,
@@ -455,17 +505,24 @@ def run_chat(
     log as they arrive, not to memory: read them with :func:`~finr1_core.runner.iter_results`.
 
     Retries (up to ``endpoint.max_retries``, exponential backoff with jitter, or the server's
-    ``Retry-After``) cover connection errors, timeouts, malformed 200 bodies, 408, 429 and 5xx;
-    other 4xx fail at once. A call that still fails is written with its ``error``, never dropped.
+    ``Retry-After`` in seconds or as an HTTP date) cover connection errors, timeouts, malformed 200
+    bodies, 408, 429 and 5xx; other 4xx fail at once. A call that still fails is written with its
+    ``error``, never dropped. 401, 402 and 403 stop the whole run at once with
+    :class:`~finr1_core.errors.AuthError` (every further request would be refused the same way);
+    nothing is written for the refused call, so a run with a fixed key sends it again.
 
     Ctrl-C stops taking requests and waits for the in-flight ones to be written (a second Ctrl-C
     abandons them), then raises :class:`RunInterrupted` (a ``KeyboardInterrupt``).
 
     Args:
-        requests: Any iterable of :class:`ChatRequest` (a generator keeps memory flat). Keys must be
-            unique; a duplicate is skipped only when already logged or in flight.
+        requests: Any iterable of :class:`ChatRequest` (or :class:`CompletionRequest` with the
+            completions route; a generator keeps memory flat). Keys must be unique; a duplicate is
+            skipped only when already logged or in flight.
         endpoint: Where to send them.
         results_path: The JSONL result log (created if missing, locked while the run lasts).
+        route: Path after ``endpoint.base_url`` (``"/chat/completions"``; ``""`` posts to ``base_url``).
+        parse_response: Turns a 200 body into a :class:`~finr1_core.runner.Reply`
+            (:func:`~finr1_core.runner.parse_chat_response` by default).
         concurrency: Requests in flight at once.
         progress: Show a tqdm bar on stderr (rate, ETA, tokens, errors, retries).
         retry_failed: On resume, send again the keys whose logged result is a failure
@@ -485,14 +542,57 @@ def run_chat(
         Counts for this run; ``stopped_reason`` says whether a budget stopped it early.
 
     Raises:
-        EndpointError: Unreachable endpoint, refused key or unknown model at start; too many
-            failures in a row.
+        AuthError: The endpoint refused the key (at start or during the run).
+        EndpointError: Unreachable endpoint or unknown model at start; too many failures in a row.
         ArtifactError: Another process holds the result log.
         InputError: The result log has a corrupt line (other than an unfinished last line).
         RunInterrupted: After a clean stop on Ctrl-C.
     """
     if check:
         check_endpoint(endpoint)
+    options = {
+        "route": route,
+        "parse_response": parse_response,
+        "concurrency": concurrency,
+        "progress": progress,
+        "retry_failed": retry_failed,
+        "max_requests": max_requests,
+        "max_total_tokens": max_total_tokens,
+        "max_consecutive_failures": max_consecutive_failures,
+        "fsync": fsync,
+        "total": total,
+        "on_result": on_result,
+    }
+    summary = _run_with_sigint(lambda hook: arun_chat(requests, endpoint, results_path, **options, _run_hook=hook))
+    if summary.stopped_reason == "interrupted":
+        raise RunInterrupted(summary)
+    return summary
+
+
+def run_completions(
+    requests: Iterable[Request],
+    endpoint: EndpointConfig,
+    results_path: str | Path,
+    **options: Any,
+) -> RunSummary:
+    """:func:`run_chat` for raw completions: :class:`CompletionRequest` prompts to the completions route.
+
+    The route is :func:`~finr1_core.runner.completions_route` of ``endpoint.base_url``
+    (``…/v1/completions``, or the URL itself for a custom inference server), and bodies are read with
+    :func:`~finr1_core.runner.parse_completions_response`. Every other argument, guarantee and error
+    is :func:`run_chat`'s (resume, retries with Retry-After, budgets, progress, Ctrl-C, AuthError).
+    """
+    options.setdefault("route", completions_route(endpoint.base_url))
+    options.setdefault("parse_response", parse_completions_response)
+    return run_chat(requests, endpoint, results_path, **options)
+
+
+def _run_with_sigint(start: Callable[[Callable[[Any], None]], Any]) -> RunSummary:
+    """Run one runner coroutine on a fresh event loop; Ctrl-C asks the run to stop cleanly.
+
+    ``start(hook)`` builds the coroutine; ``hook`` receives the :class:`_Run` so the signal handler can
+    reach it. The handler is installed only on the main thread (signals are delivered there).
+    """
     holder: list[_Run] = []
 
     async def _main() -> RunSummary:
@@ -501,26 +601,9 @@ def run_chat(
         if handle_sigint:
             loop.add_signal_handler(signal.SIGINT, lambda: holder[0].on_sigint() if holder else None)
         try:
-            return await arun_chat(
-                requests,
-                endpoint,
-                results_path,
-                concurrency=concurrency,
-                progress=progress,
-                retry_failed=retry_failed,
-                max_requests=max_requests,
-                max_total_tokens=max_total_tokens,
-                max_consecutive_failures=max_consecutive_failures,
-                fsync=fsync,
-                total=total,
-                on_result=on_result,
-                _run_hook=holder.append,
-            )
+            return await start(holder.append)
         finally:
             if handle_sigint:
                 loop.remove_signal_handler(signal.SIGINT)
 
-    summary = asyncio.run(_main())
-    if summary.stopped_reason == "interrupted":
-        raise RunInterrupted(summary)
-    return summary
+    return asyncio.run(_main())

@@ -4,6 +4,7 @@
 plain asyncio to stand in for vLLM, ``transformers serve`` or the DeepSeek API:
 
 - ``POST /v1/chat/completions``, non-streaming and streaming (``"stream": true``, SSE);
+- ``POST /v1/completions`` (a prompt string, the raw mode; ``choices[0].text``);
 - ``GET /v1/models`` and ``GET /health``;
 - ``GET /_fake/stats`` (counters as JSON, for a server running in another process).
 
@@ -12,12 +13,23 @@ last user message, or a list taken in turn) or echo the last user message. An an
 a :class:`FakeAnswer` or a dict with :class:`FakeAnswer`'s fields. Reasoning is returned in
 ``reasoning_content`` (DeepSeek, vLLM's reasoning parser), ``reasoning`` (newer vLLM), inline as
 ``<think>…</think>`` in the content, inline with the opening tag stripped (what some chat templates
-do), or not at all. ``usage`` counts whitespace-separated words; ``max_tokens`` truncates the
-answer with ``finish_reason: "length"``.
+do), not at all, or — ``"all_reasoning"`` — the way vLLM's reasoning parser mangles a model that never
+writes ``</think>`` (an instruct model wrongly served with ``--reasoning-parser``): ``content`` null and
+the whole answer in ``reasoning_content``. ``usage`` counts whitespace-separated words; ``max_tokens``
+truncates the answer with ``finish_reason: "length"``.
+
+Judges that misbehave the way small or misconfigured models do are ready-made answer scripts:
+:func:`echo_judge` (repeats its prompt), :func:`rambling_judge` (talks, never decides) and
+:func:`both_verdicts_judge` (``\\boxed{1}`` and ``\\boxed{0}`` in one reply).
+
+Services that refuse keys: ``api_key`` makes every request without ``Bearer <api_key>`` a 401;
+``revoke_after=N`` (or :meth:`FakeOpenAIServer.revoke_key`) revokes the key after N answered chat
+requests, so every later request — ``/v1/models`` included — is a 401, as when a key is revoked mid-run.
 
 Faults are injected at configurable rates (``faults={"429": 0.05, "hang": 0.02, ...}``) or by a
-callable ``(request_json, attempt) -> kind | None``: ``429`` (with ``Retry-After``), ``500``,
-``503``, ``400``, ``401``, ``hang`` (no answer for ``hang_s``, past the client's timeout),
+callable ``(request_json, attempt) -> kind | None``: ``429`` (with ``Retry-After`` in seconds, or as an
+HTTP date with ``retry_after=retry_after_date(s)``), ``500``, ``502``, ``503``, ``400``, ``404``, ``401``,
+``402`` (payment required), ``403``, ``hang`` (no answer for ``hang_s``, past the client's timeout),
 ``malformed`` (200 with a truncated JSON body) and ``drop`` (the connection is closed without an
 answer). Requests are counted in total, per fault kind and per item (the item key is the last user
 message, or what ``item_key(request_json)`` returns).
@@ -52,18 +64,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-ReasoningMode = Literal["field", "reasoning", "inline", "inline_no_open", "none"]
-FAULT_KINDS = ("429", "500", "503", "400", "401", "hang", "malformed", "drop")
+ReasoningMode = Literal["field", "reasoning", "inline", "inline_no_open", "none", "all_reasoning"]
+REASONING_MODES = ("field", "reasoning", "inline", "inline_no_open", "none", "all_reasoning")
+FAULT_KINDS = ("429", "500", "502", "503", "400", "404", "401", "402", "403", "hang", "malformed", "drop")
+_STATUS_FAULTS = ("500", "502", "503", "400", "404", "401", "402", "403")
 
 _REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     411: "Length Required",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 _MAX_HEAD = 64 * 1024
@@ -97,9 +114,14 @@ class FakeStats:
     faults: dict[str, int] = field(default_factory=dict)
     by_item: dict[str, int] = field(default_factory=dict)
     max_in_flight: int = 0
+    refused: int = 0  # requests answered 401 for their key (wrong, missing or revoked), on any route
 
 
 def _last_user_text(request: Mapping[str, Any]) -> str:
+    """The last user message of a chat request, or the prompt of a completions request."""
+    if "messages" not in request and "prompt" in request:
+        prompt = request["prompt"]
+        return prompt if isinstance(prompt, str) else " ".join(map(str, prompt or []))
     messages = request.get("messages") or []
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
@@ -123,6 +145,38 @@ def _truncate_words(text: str, n: int) -> str:
     return " ".join(text.split()[: max(n, 0)])
 
 
+def echo_judge(request: Mapping[str, Any]) -> FakeAnswer:
+    """A judge that repeats its prompt word for word (small or misconfigured models do), with no reasoning.
+
+    Whatever verdict examples the prompt holds (``\\boxed{1}``) come back in the reply.
+    """
+    return FakeAnswer(_last_user_text(request), reasoning="")
+
+
+def rambling_judge(request: Mapping[str, Any]) -> FakeAnswer:
+    """A judge that talks about the task, quotes numbers, and never gives a verdict."""
+    return FakeAnswer(
+        "Let me look at this carefully. The correct answer mentions a value, and the answer to be scored "
+        "mentions 3 numbers: 12, 0.5 and 1998. Both discuss the same company. There are several aspects to "
+        "consider here, such as rounding and units, and it depends on how strictly one reads the rules.",
+        reasoning="",
+    )
+
+
+def both_verdicts_judge(request: Mapping[str, Any]) -> FakeAnswer:
+    """A judge that hedges: ``\\boxed{1}`` first, then ``\\boxed{0}`` (and C-lines both ways for round 2)."""
+    lines = "\n".join(f"C{i}: 1" for i in range(1, 8)) + "\n" + "\n".join(f"C{i}: 0" for i in range(1, 8))
+    return FakeAnswer(
+        f"If the values agree this is correct: \\boxed{{1}}\n{lines}\nOn reflection they may not: \\boxed{{0}}",
+        reasoning="",
+    )
+
+
+def retry_after_date(seconds: float) -> Callable[[], str]:
+    """A ``retry_after`` value that sends an HTTP date ``seconds`` after each 429 (computed when sent)."""
+    return lambda: http_date(seconds)
+
+
 class FakeOpenAIServer:
     """An OpenAI-compatible chat server on loopback with scripted answers, latency and faults.
 
@@ -139,11 +193,14 @@ class FakeOpenAIServer:
         default_reasoning: Reasoning used when an answer does not carry its own.
         model: Model id reported by ``/v1/models`` and in answers.
         api_key: When set, requests without ``Authorization: Bearer <api_key>`` get 401.
+        revoke_after: Revoke the key after this many answered chat/completions requests: every later
+            request gets 401 (a key revoked mid-run; also :meth:`revoke_key`).
         faults: Fault kind -> probability per chat request (kinds in ``FAULT_KINDS``).
         fault_fn: Alternative to ``faults``: ``(request_json, attempt) -> kind | None``, where
             ``attempt`` counts this item's chat requests so far (1 for the first).
-        retry_after: Value of the ``Retry-After`` header on 429 (seconds as a number, or a
-            string sent verbatim, such as an HTTP date); ``None`` sends no header.
+        retry_after: Value of the ``Retry-After`` header on 429: seconds as a number, a string sent
+            verbatim, or a callable returning either when the 429 is sent (:func:`retry_after_date`
+            gives an HTTP date relative to that moment); ``None`` sends no header.
         hang_s: How long a ``hang`` fault keeps the request open without answering.
         fault_latency_s: Delay before a 4xx/5xx/malformed/drop fault.
         item_key: Maps a request to the key counted in ``stats().by_item`` (default: the last user
@@ -163,9 +220,10 @@ class FakeOpenAIServer:
         default_reasoning: str = "\nLet me think step by step about the question.",
         model: str = "fake-model",
         api_key: str | None = None,
+        revoke_after: int | None = None,
         faults: Mapping[str, float] | None = None,
         fault_fn: Callable[[dict[str, Any], int], str | None] | None = None,
-        retry_after: float | str | None = 1,
+        retry_after: float | str | Callable[[], float | str] | None = 1,
         hang_s: float = 3600.0,
         fault_latency_s: float = 0.0,
         item_key: Callable[[dict[str, Any]], str] | None = None,
@@ -184,7 +242,13 @@ class FakeOpenAIServer:
         self.reasoning_mode = reasoning_mode
         self.default_reasoning = default_reasoning
         self.model = model
+        if reasoning_mode not in REASONING_MODES:
+            raise ValueError(
+                f"unknown reasoning_mode {reasoning_mode!r}; expected one of {', '.join(REASONING_MODES)}"
+            )
         self.api_key = api_key
+        self.revoke_after = revoke_after
+        self.revoked = False
         self.faults = dict(faults or {})
         self.fault_fn = fault_fn
         self.retry_after = retry_after
@@ -284,12 +348,18 @@ class FakeOpenAIServer:
         """A snapshot of the counters."""
         with self._lock:
             s = self._stats
-            return FakeStats(s.requests, s.chat_requests, s.ok, dict(s.faults), dict(s.by_item), s.max_in_flight)
+            return FakeStats(
+                s.requests, s.chat_requests, s.ok, dict(s.faults), dict(s.by_item), s.max_in_flight, s.refused
+            )
 
     def requests_for(self, item: str) -> int:
         """How many chat requests carried ``item`` as their item key."""
         with self._lock:
             return self._stats.by_item.get(item, 0)
+
+    def revoke_key(self) -> None:
+        """From now on every request gets 401, whatever key it sends (a key revoked mid-run)."""
+        self.revoked = True
 
     def reset_stats(self) -> None:
         """Zero every counter (the answer list position and fault draws continue)."""
@@ -316,29 +386,37 @@ class FakeOpenAIServer:
                 snap.pop("by_item")
             proto.respond(200, json.dumps(snap).encode())
             return
-        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-            proto.respond(401, _error_body("Incorrect API key provided.", "invalid_request_error", 401))
+        if self.revoked or (self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}"):
+            message = "This API key has been revoked." if self.revoked else "Incorrect API key provided."
+            with self._lock:
+                self._stats.refused += 1
+            proto.respond(401, _error_body(message, "invalid_request_error", 401))
             return
         if path == "/v1/models":
             payload = {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "finr1"}]}
             proto.respond(200, json.dumps(payload).encode())
             return
-        if path != "/v1/chat/completions":
+        if path not in ("/v1/chat/completions", "/v1/completions"):
             proto.respond(404, _error_body(f"no route {path}", "not_found", 404))
             return
         if method != "POST":
             proto.respond(405, _error_body("use POST", "invalid_request_error", 405))
             return
+        completions = path == "/v1/completions"
         try:
             request = json.loads(body)
-            if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
+            if not isinstance(request, dict):
+                raise ValueError("the body must be a JSON object")
+            if completions and not isinstance(request.get("prompt"), str | list):
+                raise ValueError("prompt must be a string")
+            if not completions and not isinstance(request.get("messages"), list):
                 raise ValueError("messages must be a list")
         except ValueError as exc:
             proto.respond(400, _error_body(f"bad request body: {exc}", "invalid_request_error", 400))
             return
-        await self._chat(proto, request)
+        await self._chat(proto, request, completions=completions)
 
-    async def _chat(self, proto: _HttpProtocol, request: dict[str, Any]) -> None:
+    async def _chat(self, proto: _HttpProtocol, request: dict[str, Any], *, completions: bool = False) -> None:
         item = self.item_key(request)
         with self._lock:
             stats = self._stats
@@ -360,10 +438,19 @@ class FakeOpenAIServer:
             delay = self._draw_latency()
             if delay > 0:
                 await asyncio.sleep(delay)
-            body = None if request.get("stream") else json.dumps(self._completion(request, answer), ensure_ascii=False)
+            if completions:
+                body = json.dumps(self._text_completion(request, answer), ensure_ascii=False)
+            else:
+                body = (
+                    None
+                    if request.get("stream")
+                    else json.dumps(self._completion(request, answer), ensure_ascii=False)
+                )
             # Count before the bytes leave: a client that reads its answer and then asks for the stats must see it.
             with self._lock:
                 self._stats.ok += 1
+                if self.revoke_after is not None and self._stats.ok >= self.revoke_after:
+                    self.revoked = True
             if body is None:
                 self._stream(proto, request, answer)
             else:
@@ -398,9 +485,10 @@ class FakeOpenAIServer:
         if self.fault_latency_s:
             await asyncio.sleep(self.fault_latency_s)
         if kind == "429":
-            extra = {} if self.retry_after is None else {"Retry-After": _format_retry_after(self.retry_after)}
+            value = self.retry_after() if callable(self.retry_after) else self.retry_after
+            extra = {} if value is None else {"Retry-After": _format_retry_after(value)}
             proto.respond(429, _error_body("Rate limit reached.", "rate_limit_exceeded", 429), extra)
-        elif kind in ("500", "503", "400", "401"):
+        elif kind in _STATUS_FAULTS:
             proto.respond(int(kind), _error_body(f"injected fault {kind}", "fake_fault", int(kind)))
         elif kind == "malformed":
             proto.respond(200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "message": {"role": "assis')
@@ -463,6 +551,9 @@ class FakeOpenAIServer:
             message["content"] = f"<think>{reasoning}</think>\n\n{content}" if reasoning else content
         elif mode == "inline_no_open":
             message["content"] = f"{reasoning}</think>\n\n{content}" if reasoning else content
+        elif mode == "all_reasoning":  # vLLM's parser found no </think>: everything is "reasoning"
+            message["content"] = None
+            message["reasoning_content"] = "\n".join(p for p in (reasoning, content) if p) or None
         else:
             message["content"] = content
         prompt_tokens = sum(
@@ -481,6 +572,24 @@ class FakeOpenAIServer:
             },
         }
 
+    def _text_completion(self, request: dict[str, Any], answer: FakeAnswer) -> dict[str, Any]:
+        """A ``/v1/completions`` body: the raw text, reasoning inline as ``<think>…</think>`` (no parser there)."""
+        reasoning, content, finish, completion_tokens = self._shape(request, answer)
+        text = f"<think>{reasoning}</think>\n\n{content}" if reasoning else content
+        prompt_tokens = _count_tokens(_last_user_text(request))
+        return {
+            "id": f"cmpl-{self._rng.getrandbits(48):012x}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": request.get("model") or self.model,
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
     def _stream(self, proto: _HttpProtocol, request: dict[str, Any], answer: FakeAnswer) -> None:
         full = self._completion(request, answer)
         reasoning, content, finish, _ = self._shape(request, answer)
@@ -490,7 +599,13 @@ class FakeOpenAIServer:
             "created": full["created"],
             "model": full["model"],
         }
-        field_name = {"field": "reasoning_content", "reasoning": "reasoning"}.get(self.reasoning_mode)
+        field_name = {
+            "field": "reasoning_content",
+            "reasoning": "reasoning",
+            "all_reasoning": "reasoning_content",
+        }.get(self.reasoning_mode)
+        if self.reasoning_mode == "all_reasoning":
+            reasoning, content = full["choices"][0]["message"]["reasoning_content"] or "", ""
         if field_name is None:  # inline modes: the content already carries the think block
             content, reasoning = full["choices"][0]["message"]["content"], ""
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
@@ -643,28 +758,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--latency-max", type=float, default=None, help="draw latency uniformly up to this")
-    parser.add_argument(
-        "--reasoning-mode", default="field", choices=["field", "reasoning", "inline", "inline_no_open", "none"]
-    )
+    parser.add_argument("--reasoning-mode", default="field", choices=list(REASONING_MODES))
     parser.add_argument("--model", default="fake-model")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--revoke-after", type=int, default=None, help="401 for everything after N answers")
+    parser.add_argument(
+        "--answers",
+        default="echo",
+        choices=["echo", "echo_judge", "rambling_judge", "both_verdicts_judge"],
+        help="answer script (echo: the last user message or prompt)",
+    )
     parser.add_argument(
         "--fault", action="append", default=[], metavar="KIND=RATE", help=f"kinds: {', '.join(FAULT_KINDS)}"
     )
     parser.add_argument("--retry-after", default="1")
+    parser.add_argument("--retry-after-date", type=float, default=None, help="send Retry-After as an HTTP date")
     parser.add_argument("--hang-s", type=float, default=3600.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     latency: float | tuple[float, float] = args.latency
     if args.latency_max is not None:
         latency = (args.latency, args.latency_max)
+    scripts = {"echo_judge": echo_judge, "rambling_judge": rambling_judge, "both_verdicts_judge": both_verdicts_judge}
+    retry_after: Any = args.retry_after if args.retry_after_date is None else retry_after_date(args.retry_after_date)
     server = FakeOpenAIServer(
+        scripts.get(args.answers),
         latency_s=latency,
         reasoning_mode=args.reasoning_mode,
         model=args.model,
         api_key=args.api_key,
+        revoke_after=args.revoke_after,
         faults=_parse_faults(args.fault),
-        retry_after=args.retry_after,
+        retry_after=retry_after,
         hang_s=args.hang_s,
         seed=args.seed,
         host=args.host,
