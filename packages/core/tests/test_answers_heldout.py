@@ -278,7 +278,8 @@ def test_sentiment_phrase_beats_later_reasoning() -> None:
 def test_less_is_a_direction_word() -> None:
     q = "what was the change in the balance of unrecognized tax benefits from 2018 to 2019 (in millions)?"
     assert numeric("The answer is $\\$35$ million less.", -35, q) is True
-    assert numeric("The balance was $35 million less in 2019.", 35, q) is True  # the rule never flips a match
+    # "35 million less" states -35: against a gold of +35 for a signed change it is the opposite answer
+    assert numeric("The balance was $35 million less in 2019.", 35, q) is False
     assert numeric("The answer is $\\$35$ million more.", -35, q) is False
 
 

@@ -18,6 +18,7 @@ from finr1_core.formats import (
     ProgramError,
     build_eval_index,
     content_id,
+    display_gold,
     evaluate_program,
     fi500k_split,
     format_number,
@@ -42,6 +43,8 @@ from finr1_core.formats import (
     report_page,
     tokens,
 )
+from finr1_core.formats.fineva import FINEVA_TEMPLATES
+from finr1_core.formats.records import Item
 
 SHARED = Path(os.environ.get("FINR1_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (see DATA.md)")
@@ -97,7 +100,7 @@ SIMPLIFIED = {
 def test_finqa_reads_both_schemas_with_executed_gold(tmp_path):
     records = read_finqa(write_json(tmp_path / "test.json", [OFFICIAL, SIMPLIFIED]))
     assert [(r.id, r.reference, r.answer_type) for r in records] == [
-        ("ZZZ/2020/page_9.pdf-2", "0.2", "numeric"),
+        ("ZZZ/2020/page_9.pdf-2", "0.20000", "numeric"),
         ("ZZZ/2020/page_9.pdf-3", "yes", "boolean"),
     ]
     assert records[0].page == records[1].page == "ZZZ/2020/page_9.pdf"
@@ -141,8 +144,12 @@ def test_missing_files_and_bad_json_are_one_line_errors(tmp_path):
 
 def test_gold_text_and_number_format():
     assert gold_text(0.14464) == ("0.14464", "numeric")
-    assert gold_text(94.0) == ("94", "numeric")
+    # the five decimals stay: a gold of 94.0 is exact, not "94" (which a grader reads as 94 ± 0.5)
+    assert gold_text(94.0) == ("94.00000", "numeric")
+    assert gold_text(94) == ("94.00000", "numeric")
     assert gold_text("-3,297.666667") == ("-3297.66667", "numeric")
+    assert gold_text(-0.000001) == ("0.00000", "numeric")
+    assert display_gold("94.00000") == "94" and display_gold("yes") == "yes"
     assert gold_text("Yes") == ("yes", "boolean")
     assert format_number(-0.000001) == "0"
     with pytest.raises(ValueError):
@@ -201,9 +208,9 @@ def test_convfinqa_program_of_thoughts_turns(tmp_path):
     }
     turns = read_convfinqa(write_json(tmp_path / "convfinqa_dev.json", [row]))
     assert [(t.id, t.reference, t.answer_type) for t in turns] == [
-        ("Single_ZZZ/2020/page_9.pdf-1/turn_0", "120", "numeric"),
-        ("Single_ZZZ/2020/page_9.pdf-1/turn_1", "100", "numeric"),
-        ("Single_ZZZ/2020/page_9.pdf-1/turn_2", "0.2", "numeric"),
+        ("Single_ZZZ/2020/page_9.pdf-1/turn_0", "120.00000", "numeric"),
+        ("Single_ZZZ/2020/page_9.pdf-1/turn_1", "100.00000", "numeric"),
+        ("Single_ZZZ/2020/page_9.pdf-1/turn_2", "0.20000", "numeric"),
         ("Single_ZZZ/2020/page_9.pdf-1/turn_3", "yes", "boolean"),
     ]
     assert turns[2].history == [("what was revenue in 2020?", "120"), ("and in 2019?", "100")]
@@ -229,7 +236,7 @@ def test_convfinqa_official_conversation_and_turn_files(tmp_path):
         },
     }
     turns = load_convfinqa(write_json(tmp_path / "train.json", [conv]), "train")
-    assert [(t.turn, t.reference, t.n_turns) for t in turns] == [(0, "120", 2), (1, "yes", 2)]
+    assert [(t.turn, t.reference, t.n_turns) for t in turns] == [(0, "120.00000", 2), (1, "yes", 2)]
     turn_row = {
         **conv,
         "id": "Double_ZZZ/2020/page_9.pdf_1",
@@ -260,8 +267,8 @@ def test_tfns_reader_and_errors(tmp_path):
         write_csv(tmp_path / "sent_valid.csv", ["text", "label"], [["$AAA up big", 1], ["$BBB, meh", 2]])
     )
     assert [(i.id, i.reference, i.category) for i in items] == [
-        ("sent_valid-0", "1", "Bullish"),
-        ("sent_valid-1", "2", "Neutral"),
+        (f"sent_valid-{content_id('$AAA up big', length=12)}", "1", "Bullish"),
+        (f"sent_valid-{content_id('$BBB, meh', length=12)}", "2", "Neutral"),
     ]
     path = write_csv(tmp_path / "bad.csv", ["text", "label"], [["ok", 0], ["bad", 3]])
     with pytest.raises(InputError) as exc:
@@ -565,7 +572,7 @@ def test_shared_convfinqa_turns_and_programs_reproduce_the_answers():
     rows = json.loads((SHARED / "convfinqa" / "convfinqa_dev.json").read_text())
     assert all(gold_text(evaluate_program(r["programs"][-1]))[0] == gold_text(r["answer"])[0] for r in rows)
     first = [t for t in turns if t.conv_id == "Single_MRO/2007/page_134.pdf-1"]
-    assert [t.reference for t in first] == ["60.94", "25.14", "35.8", "25.14", "1.42403"]
+    assert [t.reference for t in first] == ["60.94000", "25.14000", "35.80000", "25.14000", "1.42403"]
 
 
 @needs_shared
@@ -609,3 +616,60 @@ def test_shared_eval_index():
     assert index.counts["ant_finance"] == 8444 and index.counts["financeiq"] == 7173
     assert index.check("what percentage of total facilities as measured in square feet are leased?") == "text:finqa"
     assert index.check("x", page="MRO/2007/page_134.pdf") == "page:convfinqa"
+
+
+def test_ant_finance_tasks_are_wrapped_in_fin_evas_own_instruction():
+    calc = Item(
+        id="金融逻辑/金融数值计算/0",
+        question="陈先生将100000元存入银行，年利率为1.5%，2年后，他将获得多少元利息？",
+        reference="A",
+        answer_type="choice",
+        choices={"A": "3000", "B": "23173", "C": "27754", "D": "10943"},
+        meta={"task": "金融数值计算"},
+    )
+    (msg,) = prompts.ant_finance_eval(calc)
+    assert msg["content"].startswith("你是数值计算的专家，你可以完成金融数值计算的题目。")
+    assert "题目：陈先生将100000元存入银行" in msg["content"] and "\nA.3000\nB.23173\n" in msg["content"]
+    assert msg["content"].endswith("答：")
+    judge = Item(
+        id="x",
+        question="某产品保本保息，年化收益20%。",
+        reference="否",
+        answer_type="boolean",
+        meta={"task": "金融合规性"},
+    )
+    text = prompts.ant_finance_eval(judge)[0]["content"]
+    assert (
+        "金融合规审核员" in text and "问题是：某产品保本保息" in text and text.endswith("你的输出只能是“是”或者“否”")
+    )
+    reading = Item(
+        id="y",
+        question="基金类型？",
+        reference="B",
+        answer_type="choice",
+        context="某基金为混合型。",
+        choices={"A": "股票型", "B": "混合型", "C": "债券型", "D": "货币型"},
+        meta={"task": "金融产品分析"},
+    )
+    assert "基金描述：\n某基金为混合型。\n问题：基金类型？" in prompts.ant_finance_eval(reading)[0]["content"]
+    other = Item(id="z", question="Q?", reference="是", answer_type="boolean", meta={"task": "not_a_fin_eva_task"})
+    assert prompts.ant_finance_eval(other) == prompts.as_is_eval(other)
+
+
+@needs_shared
+def test_every_shared_ant_finance_task_has_a_fin_eva_instruction():
+    items = read_ant_finance(SHARED / "ant_finance")
+    assert {i.meta["task"] for i in items} <= set(FINEVA_TEMPLATES)
+    assert all("{" not in prompts.ant_finance_eval(i)[0]["content"][-40:] for i in items[:50])
+
+
+def test_tfns_ids_come_from_the_tweet_not_its_row(tmp_path):
+    """A copy of the split in another row order gives every tweet the same id (``--ids-from`` picks the same)."""
+    rows = [[f"$T{i} tweet number {i}", i % 3] for i in range(40)] + [["$DUP same text", 0], ["$DUP same text", 0]]
+    first = read_tfns(write_csv(tmp_path / "a" / "sent_valid.csv", ["text", "label"], rows))
+    shuffled = rows[::-1][5:] + rows[::-1][:5]
+    second = read_tfns(write_csv(tmp_path / "b" / "sent_valid.csv", ["text", "label"], shuffled))
+    by_id = {i.id: (i.question, i.reference) for i in first}
+    assert len(by_id) == len(rows)  # duplicates get -2, not the same id
+    assert {i.id: (i.question, i.reference) for i in second} == by_id
+    assert sum(i.id.endswith("-2") for i in first) == 1

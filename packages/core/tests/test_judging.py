@@ -154,7 +154,8 @@ def test_a_revoked_key_stops_the_loop_at_once(tmp_path, monkeypatch):
         stats = server.stats()
         assert (stats.ok, stats.refused) == (2, 1)  # two answers, then the first 401 stops everything
     assert "\n" not in str(err.value) and "sk-judge" not in str(err.value)
-    assert len(read_results(log_path(tmp_path, "r1", judge))) == 2  # the paid answers are kept
+    logged = read_results(log_path(tmp_path, "r1", judge)).values()
+    assert sum(r.ok for r in logged) == 2 and sum(not r.ok for r in logged) == 1  # paid answers kept, refusal logged
 
 
 def test_log_files_are_per_round_and_judge(tmp_path):

@@ -628,7 +628,9 @@ def test_auth_errors_stop_the_run_at_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert f"http://127.0.0.1:{server.port}/v1/chat/completions refused the key in $FINR1_TEST_KEY" in message
     assert f"HTTP {status}" in message and "\n" not in message
     assert "pa55w0rd" not in message and "user@" not in message and "sk-distinctive" not in message
-    assert sorted(read_results(tmp_path / "r.jsonl")) == [("item-0", 0), ("item-1", 0), ("item-2", 0)]
+    results = read_results(tmp_path / "r.jsonl")
+    assert sorted(results) == [("item-0", 0), ("item-1", 0), ("item-2", 0), ("item-3", 0)]
+    assert results[("item-3", 0)].error == f"HTTP {status}: injected fault {status}"  # written, sent again on resume
 
 
 def test_a_key_revoked_mid_run_resumes_after_the_fix(tmp_path: Path) -> None:
@@ -638,7 +640,7 @@ def test_a_key_revoked_mid_run_resumes_after_the_fix(tmp_path: Path) -> None:
             _run(_requests(20), server, path, concurrency=1, check=False)
     with FakeOpenAIServer() as server:
         summary = _run(_requests(20), server, path, concurrency=4)
-        assert server.stats().chat_requests == 15  # the refused call was not recorded: it is sent again
+        assert server.stats().chat_requests == 15  # the refused call is a logged failure: it is sent again
     assert summary.skipped == 5 and len(read_results(path)) == 20
 
 

@@ -437,7 +437,10 @@ def test_a_teacher_that_refuses_the_key_stops_at_once_with_one_line(tmp_path, ca
     assert f"{server.base_url}/chat/completions refused the key in $FINR1_TEST_TEACHER_KEY (--api-key-env)" in line
     assert "revoked" in line and "sk-revoked" not in captured.err + captured.out
     _assert_failed_without_output(out, captured.out)
-    assert len(_logged_keys(out / refs.WORK_DIRNAME / "run" / "teacher.jsonl")) == 3  # the paid calls are kept
+    logged = [
+        json.loads(line) for line in (out / refs.WORK_DIRNAME / "run" / "teacher.jsonl").read_text().splitlines()
+    ]
+    assert [row["error"] is None for row in logged] == [True, True, True, False]  # paid calls kept, refusal logged
 
 
 def test_a_teacher_failing_every_call_fails_the_run_and_the_fixed_rerun_resumes(tmp_path, capsys):
@@ -523,3 +526,18 @@ def test_no_secret_reaches_any_stream_or_file_at_debug_level_in_json(tmp_path, c
             last = json.loads(stderr.strip().splitlines()[-1])  # the final error line is JSON too
             assert last["level"] == "ERROR" and last["exit_code"] == 1 and last["message"]
         assert_no_leaks(secrets, paths=[tmp_path], texts={"stdout": stdout, "stderr": stderr})
+
+
+def test_a_key_refused_on_every_request_fails_before_any_call(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FINR1_TEST_TEACHER_KEY", "sk-wrong-teacher-key-0123456789")
+    items = _items_file(tmp_path, 5)
+    out = tmp_path / "out"
+    with FakeOpenAIServer(answers=_answer, api_key="sk-right-teacher-key-0123456789") as server:
+        args = _flags(server, out, "--source", "jsonl", "--data", str(items))
+        args[args.index("--api-key-env") + 1] = "FINR1_TEST_TEACHER_KEY"
+        assert main(args) == 1
+        assert server.stats().chat_requests == 0 and server.stats().refused == 1  # the start-up check only
+    captured = capsys.readouterr()
+    line = _error_line(captured.err)
+    assert f"{server.base_url}/models refused the key in $FINR1_TEST_TEACHER_KEY (--api-key-env) (HTTP 401" in line
+    _assert_failed_without_output(out, captured.out)

@@ -85,14 +85,14 @@ def test_sample_paths_exist_for_every_source():
 def test_convfinqa_gives_one_item_per_turn_with_the_dialogue_so_far(sample_items):
     turns = [i for i in sample_items["convfinqa"] if i.id.startswith("convfinqa/Single_HPU/2018/page_42.pdf-2/")]
     assert [i.meta["turn"] for i in turns] == [0, 1, 2, 3]
-    assert [i.reference for i in turns] == ["612", "548", "64", "0.11679"]
+    assert [i.reference for i in turns] == ["612.00000", "548.00000", "64.00000", "0.11679"]
     last = turns[-1].messages[0].content
     assert "Q1: how much net income did harbor pointe report for 2018?\nA1: 612" in last and "A3: 64" in last
     assert "Last question: what growth rate does that increase represent?" in last
     assert "<table class='wikitable'>" in last
     assert all(i.meta["page"] == "HPU/2018/page_42.pdf" for i in turns)
     double = [i for i in sample_items["convfinqa"] if "Double_" in i.id]
-    assert [i.reference for i in double] == ["3150", "yes", "0.76508"]
+    assert [i.reference for i in double] == ["3150.00000", "yes", "0.76508"]
 
 
 def test_default_splits_avoid_evaluation_material(sample_items):

@@ -83,9 +83,9 @@ def test_sample_strata_and_golds(samples):
     assert finqa["KVL/2017/page_31.pdf-3"].category == "yes_no"
     conv = {i.id: i for i in samples["convfinqa"]}
     assert [conv[f"Double_SLT/2014/page_19.pdf/turn_{k}"].reference for k in range(4)] == [
-        "0.385",
-        "0.361",
-        "0.024",
+        "0.38500",
+        "0.36100",
+        "0.02400",
         "yes",
     ]
     assert Counter(i.category for i in samples["convfinqa"]) == {"turn_1": 3, "turn_2": 3, "turn_3": 2, "turn_4": 2}
@@ -98,10 +98,12 @@ def test_sample_strata_and_golds(samples):
         "金融知识/基金从业资格考试",
     }
     boolean = [i for i in samples["ant_finance"] if i.answer_type == "boolean"]
-    assert (
-        sorted(i.reference for i in boolean) == ["否", "是"]
-        and "请回答“是”或“否”" in boolean[0].messages[0]["content"]
-    )
+    assert sorted(i.reference for i in boolean) == ["否", "是"]
+    # each task in Fin-Eva's own instruction, as Fin-Eva's harness sends it (not a bare utterance)
+    assert boolean[0].messages[0]["content"].startswith("你是一名专业的金融行业信息安全审核员")
+    assert boolean[0].messages[0]["content"].endswith("你的输出只能是“是”或者“否”")
+    choice = next(i for i in samples["ant_finance"] if i.category == "金融知识/基金从业资格考试")
+    assert "基金从业资格考试问题是：" in choice.messages[0]["content"] and "\nA." in choice.messages[0]["content"]
     fi = samples["finance_instruct_500k"][0]
     assert fi.messages[0]["content"] == fi.question and fi.meta["system"]  # the instruction as it is, no system turn
 
@@ -338,3 +340,28 @@ def test_hub_reading(hub_server):
     api.create_repo(repo, repo_type="dataset")
     api.upload_folder(folder_path=str(sample_path("finqa")), repo_id=repo, repo_type="dataset")
     assert len(get_benchmark("finqa").load(hub_id=repo)) == 6
+
+
+def test_tfns_ids_survive_another_row_order(tmp_path):
+    """``--ids-from`` against a copy of TFNS in another row order must pick the same tweets."""
+    lines = (sample_path("tfns") / "sent_valid.csv").read_text(encoding="utf-8").splitlines()
+    shuffled = tmp_path / "sent_valid.csv"
+    shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n", encoding="utf-8")
+    original = {i.id: (i.question, i.reference) for i in get_benchmark("tfns").load(samples=True)}
+    again = {i.id: (i.question, i.reference) for i in get_benchmark("tfns").load(shuffled)}
+    assert again == original and len(original) == len(lines) - 1
+
+
+def test_benchmark_items_grade_the_same_through_match_item():
+    """`run` scores a BenchItem with its fields; the GRPO reward and `match` go through match_item: same verdicts."""
+    from finr1_core.answers import match_answer, match_item
+
+    replies = ["\\boxed{B}", "答案：A", "The change is \\boxed{-3.5\\%}.", "Sentiment: bullish", "是", "\\boxed{42}"]
+    for name in ("finqa", "convfinqa", "ant_finance", "tfns"):
+        for item in get_benchmark(name).load(samples=True):
+            for reply in replies:
+                by_fields = match_answer(
+                    reply, item.reference, item.answer_type, choices=item.choices, labels=item.labels,
+                    question=item.question or None,
+                )  # fmt: skip
+                assert match_item(reply, item) == by_fields, (name, item.id, reply)

@@ -74,13 +74,28 @@ def test_match_to_file_and_counts(tmp_path: Path) -> None:
 
 def test_match_file_to_stream_and_rel_tol(tmp_path: Path) -> None:
     src = _write_jsonl(
-        tmp_path / "c.jsonl", [{"prediction": "\\boxed{3,280}", "reference": 3297.67, "answer_type": "numeric"}]
+        tmp_path / "c.jsonl", [{"prediction": "\\boxed{3,260}", "reference": 3297.67, "answer_type": "numeric"}]
     )
     buf = io.StringIO()
-    assert match_file(src, buf)["wrong"] == 1
-    assert match_file(src, io.StringIO(), rel_tol=0.01)["correct"] == 1
-    result = CliRunner().invoke(match_command, ["--input", str(src), "--rel-tol", "0.01"])
+    assert match_file(src, buf)["wrong"] == 1  # 1.1% off: beyond the default 1%
+    assert match_file(src, io.StringIO(), rel_tol=0.02)["correct"] == 1
+    result = CliRunner().invoke(match_command, ["--input", str(src), "--rel-tol", "0.02"])
     assert json.loads(result.stdout)["correct"] is True
+
+
+def test_choices_as_a_list_in_letter_order_as_lm_eval_writes_them(tmp_path: Path) -> None:
+    options = ["3000", "23173", "27754", "10943"]
+    rows = [
+        {"prediction": "答案：C", "reference": "C", "answer_type": "choice", "choices": options},
+        {"prediction": "The answer is 27754.", "reference": "C", "answer_type": "choice", "choices": options},
+        {"prediction": "The answer is 27754.", "reference": 2, "answer_type": "choice", "choices": options},
+        {"prediction": "答案：A", "reference": 2, "answer_type": "choice", "choices": options},
+    ]
+    out = io.StringIO()
+    assert match_file(_write_jsonl(tmp_path / "c.jsonl", rows), out)["correct"] == 3
+    graded = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(g["extracted"], g["correct"]) for g in graded] == [("C", True), ("C", True), ("C", True), ("A", False)]
+    assert graded[0]["choices"] == options  # the row is written back as it came
 
 
 def test_blank_lines_are_not_rows(tmp_path: Path) -> None:
@@ -98,7 +113,11 @@ def test_blank_lines_are_not_rows(tmp_path: Path) -> None:
         (json.dumps([1, 2]), "c.jsonl:2: expected a JSON object"),
         (json.dumps({"prediction": 5, "reference": 5, "answer_type": "numeric"}), "c.jsonl:2: prediction must be"),
         (
-            json.dumps({"prediction": "B", "reference": "B", "answer_type": "choice", "choices": ["A", "B"]}),
+            json.dumps({"prediction": "B", "reference": "B", "answer_type": "choice", "choices": [1, 2]}),
+            "c.jsonl:2: choices must be",
+        ),
+        (
+            json.dumps({"prediction": "B", "reference": "B", "answer_type": "choice", "choices": "A, B"}),
             "c.jsonl:2: choices must be",
         ),
         (

@@ -78,3 +78,15 @@ def test_route_sends_good_rows_to_sft_every_verifiable_objective_item_to_rl_and_
     ]
     with_system = route(rows, system_prompt="S", verifiable=lambda r: True, rl_system_prompt=True)
     assert all(r.prompt[0].role == "system" for r in with_system.rl)
+
+
+def test_rl_rows_carry_the_question_apart_from_the_prompt():
+    """The accuracy reward grades by the item's question, never by the prompt's report text."""
+    asked = _row("finqa/7", 0, "numeric", "good", meta={"question": "what was the change in revenue?"})
+    unasked = _row("finqa/8", 0, "numeric", "good")
+    routed = route([asked, unasked], system_prompt="S", verifiable=lambda r: True)
+    assert [(r.id, r.question) for r in routed.rl] == [
+        ("finqa/7", "what was the change in revenue?"),
+        ("finqa/8", None),
+    ]
+    assert routed.rl[0].prompt[0].content == "prompt of finqa/7"

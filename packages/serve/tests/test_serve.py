@@ -367,6 +367,9 @@ def test_split_reply() -> None:
     assert split_reply("final", "from the field") == ("from the field", "final")
     assert split_reply("no tags at all", None) == ("", "no tags at all")
     assert split_reply("<answer>a</answer> and more", None) == ("", "<answer>a</answer> and more")
+    # the format contract's split (finr1_core.answers.format): junk before <think>, the last </think>, cut-off thinking
+    assert split_reply("<|im_start|>assistant\n<think>\nr\n</think>\n<answer>\na\n</answer>", None) == ("r", "a")
+    assert split_reply("<think>\nstill thinking, maybe 42", None) == ("still thinking, maybe 42", "")
 
 
 # --- the alias proxy ------------------------------------------------------------------------------------------

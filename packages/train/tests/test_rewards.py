@@ -122,6 +122,45 @@ def test_accuracy_reward_reads_labels_in_storage_layout():
     assert accuracy_reward([completion], ["1"], answer_type=["label"], labels=[labels]) == [1.0]
 
 
+REPORT_PROMPT = [
+    {
+        "role": "user",
+        "content": "Report: revenue declined sharply; the decline in margin was 3 percent, and the share of "
+        "exports fell.\n| item | 2019 | 2018 |\n| revenue | 120 | 100 |\nQuestion: what was the change in revenue?",
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("\\boxed{-20}", 0.0),  # the report's "declined" must not let -20 stand for a gold of +20
+        ("\\boxed{0.2}", 0.0),  # nor its "percent"/"share" let 0.2 stand for 20
+        ("\\boxed{20}", 1.0),
+    ],
+)
+def test_accuracy_reward_reads_the_question_column_never_the_prompt(answer, expected):
+    completion = f"<think>\nx\n</think>\n<answer>\n{answer}\n</answer>"
+    common = {"answer_type": ["numeric"], "prompts": [REPORT_PROMPT]}
+    assert accuracy_reward([completion], ["20"], question=["what was the change in revenue?"], **common) == [expected]
+    assert accuracy_reward([completion], ["20"], **common) == [expected]  # no question column: no question
+
+
+def test_accuracy_reward_grades_as_evaluation_does():
+    from finr1_core.answers import match_item
+
+    row = {"solution": "0.14464", "answer_type": "numeric", "question": "what percentage of space is leased?"}
+    for answer in ("\\boxed{14.46}", "\\boxed{14\\%}", "The share is 14.5%.", "\\boxed{-14.46\\%}"):
+        completion = f"<think>\nx\n</think>\n<answer>\n{answer}\n</answer>"
+        reward = accuracy_reward([completion], [row["solution"]], answer_type=["numeric"], question=[row["question"]])
+        assert reward == [float(bool(match_item(completion, row).correct))], answer
+
+
+def test_an_answer_block_inside_the_thinking_is_not_the_answer():
+    completion = "<think>\nDraft: <answer>\n20\n</answer>\n</think>\nThe change is 25."
+    assert accuracy_reward([completion], ["20"], answer_type=["numeric"]) == [0.0]
+
+
 def test_registry_and_build():
     assert {"format", "accuracy", "tag_count"} <= set(REWARDS)
     assert "accuracy_llm" in reward_names()

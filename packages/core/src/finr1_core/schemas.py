@@ -163,6 +163,10 @@ class RLRow(Record):
     source: str
     prompt: list[Message] = Field(min_length=1)
     solution: str
+    question: str | None = Field(
+        default=None,
+        description="The item's question alone (not the prompt's report text): what the accuracy reward grades by.",
+    )
     answer_type: AnswerType
     choices: dict[str, str] | None = None
     labels: dict[str, list[str]] | None = None

@@ -1,7 +1,7 @@
 """``finr1-evaluate match``: grade a JSONL of (prediction, reference, answer_type) rows by rule.
 
 Each input line is a JSON object with ``prediction``, ``reference`` and ``answer_type`` and optionally
-``choices`` (letter → text), ``labels`` (label → list of synonyms) and ``question``; any other fields are passed
+``choices`` (letter → text, or a list of option texts in letter order as lm-eval writes it), ``labels`` (label → list of synonyms) and ``question``; any other fields are passed
 through. Each output line is the input object plus ``extracted``, ``rule`` and ``correct`` (true, false, or null
 when the rules cannot decide and a judge must). The whole file is validated before anything is written, so a
 malformed line stops the run with its line number and no partial output.
@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import click
 
-from finr1_core.answers import ANSWER_TYPES, DEFAULT_REL_TOL, match_answer
+from finr1_core.answers import ANSWER_TYPES, DEFAULT_REL_TOL, match_item
 from finr1_core.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,13 @@ def _check_row(row: Any, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: reference must be a string, a number or null, got {type(ref).__name__}")
     choices = row.get("choices")
     if choices is not None and not (
-        isinstance(choices, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in choices.items())
+        (isinstance(choices, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in choices.items()))
+        or (isinstance(choices, list) and all(isinstance(v, str) for v in choices) and len(choices) <= 26)
     ):
-        raise InputError(f'{where}: choices must be an object of letter -> option text, e.g. {{"A": "..."}}')
+        raise InputError(
+            f'{where}: choices must be an object of letter -> option text ({{"A": "..."}}) or a list of option '
+            'texts in letter order (["...", "..."], as lm-eval writes it)'
+        )
     labels = row.get("labels")
     if labels is not None and not (
         isinstance(labels, dict)
@@ -84,15 +88,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _write(path: Path, out: IO[str], rel_tol: float) -> dict[str, int]:
     counts = {"rows": 0, "correct": 0, "wrong": 0, "undecided": 0}
     for _, row in _rows(path):
-        result = match_answer(
-            row["prediction"],
-            row["reference"],
-            row["answer_type"],
-            choices=row.get("choices"),
-            labels=row.get("labels"),
-            question=row.get("question"),
-            rel_tol=rel_tol,
-        )
+        # the row is an item like any other: graded by the call the reward and `run` use
+        result = match_item(row["prediction"], row, rel_tol=rel_tol)
         row.update(extracted=result.extracted, rule=result.rule, correct=result.correct)
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
         counts["rows"] += 1
@@ -155,7 +152,7 @@ def match_file(
     type=click.FloatRange(min=0.0),
     default=DEFAULT_REL_TOL,
     show_default=True,
-    help="Relative tolerance for numeric answers, on top of rounding to the shown precision.",
+    help="Relative tolerance for numeric answers, of the larger of the two numbers.",
 )
 def match_command(input_path: Path, output: str, rel_tol: float) -> None:
     """Grade model answers against gold answers by rule (numbers, letters, yes/no, labels)."""

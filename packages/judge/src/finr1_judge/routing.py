@@ -10,24 +10,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from finr1_core.answers import format_turn, is_formatted, item_question
+from finr1_core.answers.format import TAGS, unwrap_answer
 from finr1_core.schemas import OBJECTIVE_TYPES, JudgedRow, Message, RLRow, SFTRow
-
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-_FORMAT = re.compile(r"<think>\n.*\n</think>\n<answer>\n.*\n</answer>", re.DOTALL)
 
 
 def format_ok(text: str) -> bool:
-    """RECIPE.md §6 format rule: the whole string is one think block then one answer block.
-
-    Whole-string match with DOTALL and no MULTILINE, each of the four tags exactly once, only
-    trailing whitespace stripped first.
-    """
-    text = text.rstrip()
-    return _FORMAT.fullmatch(text) is not None and all(text.count(tag) == 1 for tag in _TAGS)
+    """RECIPE.md §6 format rule, the one GRPO rewards: :func:`finr1_core.answers.is_formatted`."""
+    return is_formatted(text)
 
 
 def assistant_turn(reasoning: str | None, completion: str | None) -> tuple[str | None, str | None]:
@@ -38,17 +31,15 @@ def assistant_turn(reasoning: str | None, completion: str | None) -> tuple[str |
     format reward scores 0, so such a row is rejected rather than repaired.
     """
     think = (reasoning or "").strip()
-    answer = (completion or "").strip()
-    if answer.startswith("<answer>") and answer.endswith("</answer>"):
-        answer = answer[len("<answer>") : -len("</answer>")].strip()
+    answer = unwrap_answer(completion or "")
     if not think:
         return None, "empty reasoning"
     if not answer:
         return None, "empty final answer"
-    for tag in _TAGS:
+    for tag in TAGS:
         if tag in think or tag in answer:
             return None, f"tag {tag} inside the trace"
-    turn = f"<think>\n{think}\n</think>\n<answer>\n{answer}\n</answer>"
+    turn = format_turn(think, answer)
     if not format_ok(turn):  # pragma: no cover - guarded by the checks above
         return None, "format check failed"
     return turn, None
@@ -117,6 +108,7 @@ def route(
                 source=row.source,
                 prompt=prompt,
                 solution=row.reference,
+                question=item_question(row),  # the question alone, for the reward's question-sensitive rules
                 answer_type=row.answer_type,
                 choices=row.choices,
                 labels=row.labels,

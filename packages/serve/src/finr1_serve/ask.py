@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from finr1_core.answers.format import split_reasoning, unwrap_answer
 from finr1_core.errors import EndpointError
 from finr1_serve.health import api_base_url
 
@@ -28,9 +28,6 @@ INFERENCE_PRESET: dict[str, float | int] = {
     "repetition_penalty": 1.05,
 }
 """RECIPE.md §9 (not the evaluation preset); ``repetition_penalty`` travels in ``extra_body``."""
-
-_THINK = re.compile(r"^\s*(?:<think>)?(?P<reasoning>.*?)</think>\s*(?P<answer>.*)$", re.DOTALL)
-_ANSWER = re.compile(r"^\s*<answer>\s*(?P<answer>.*?)\s*</answer>\s*$", re.DOTALL)
 
 
 @dataclass
@@ -60,20 +57,17 @@ def split_reply(content: str | None, reasoning_field: str | None) -> tuple[str, 
     """Return ``(reasoning, answer)`` from a message's content and its reasoning field, if any.
 
     The reasoning field wins (vLLM's reasoning parser, DeepSeek, ``transformers serve`` on Qwen models);
-    otherwise a ``<think>…</think>`` block (the opening tag may be missing when a chat template adds it)
-    is split off the content. An answer that is exactly one ``<answer>…</answer>`` block is unwrapped.
+    otherwise the content is split as the format contract splits it (:func:`finr1_core.answers.split_reasoning`:
+    at the last ``</think>``, the opening tag may be missing when a chat template adds it; a ``<think>`` that never
+    closes leaves no answer). An answer that is exactly one ``<answer>…</answer>`` block is unwrapped.
     """
     content = content or ""
     reasoning = (reasoning_field or "").strip()
-    answer = content
+    answer: str = content
     if not reasoning:
-        match = _THINK.match(content)
-        if match:
-            reasoning, answer = match.group("reasoning").strip(), match.group("answer")
-    block = _ANSWER.match(answer)
-    if block and "<answer>" not in block.group("answer"):
-        answer = block.group("answer")
-    return reasoning, answer.strip()
+        reasoning, after = split_reasoning(content)
+        answer = after or ""
+    return reasoning, unwrap_answer(answer)
 
 
 def ask(

@@ -7,9 +7,12 @@ A reward returns one float per completion, or ``None`` to abstain (TRL turns it 
 it out of the group statistics).
 
 - ``format`` (:func:`format_reward`): 1 only when the whole completion is
-  ``<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>``; 0 otherwise.
-- ``accuracy`` (:func:`accuracy_reward`): ``finr1_core.answers.match_answer`` on the ``<answer>``
-  content against ``solution``; no ``<answer>`` block gives 0, an undecidable pair gives ``None``.
+  ``<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>``; 0 otherwise (the one definition,
+  :func:`finr1_core.answers.is_formatted`).
+- ``accuracy`` (:func:`accuracy_reward`): the ``<answer>`` block graded by ``finr1_core.answers.match_item`` against
+  the row (``solution``, ``answer_type``, ``choices``, ``labels`` and the ``question`` column: the item's question
+  only, never the prompt with its report text), exactly as evaluation grades it; no ``<answer>`` block gives 0, an
+  undecidable pair gives ``None``.
 - ``accuracy_llm`` (:class:`LLMAccuracyReward`): the same rules, then an OpenAI-compatible verifier
   (the paper used Qwen2.5-Max) for what the rules cannot decide, or for everything (``mode: always``),
   through the judge loop of :mod:`finr1_core.judging` (an echoing or hedging verifier abstains, never 0/1).
@@ -21,28 +24,40 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from finr1_core.answers import format as fmt
+
+# The format contract is defined once in core (judge writes it, serve and evaluation read it); re-exported here.
+from finr1_core.answers.format import EOS_STRINGS, TAGS, is_formatted, strip_trailing
 from finr1_core.errors import ConfigError
 from finr1_core.runner import EndpointConfig, UsableCount, check_usable, min_usable_field
+
+__all__ = [
+    "CONFIGURED_REWARDS",
+    "EOS_STRINGS",
+    "REWARDS",
+    "TAGS",
+    "LLMAccuracyReward",
+    "VerifierConfig",
+    "accuracy_reward",
+    "answer_content",
+    "build_rewards",
+    "completion_text",
+    "format_reward",
+    "is_formatted",
+    "reward_names",
+    "rule_accuracy",
+    "strip_trailing",
+    "tag_count_reward",
+]
 
 logger = logging.getLogger(__name__)
 
 RewardFunc = Callable[..., list[float | None]]
-
-# End-of-sequence strings that may survive decoding when a tokenizer does not mark them special.
-EOS_STRINGS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<｜end▁of▁sentence｜>")
-TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-
-# Whole-string match: \A and \Z anchor the string itself. DOTALL lets the think and answer bodies span lines.
-# No MULTILINE: with it (open-r1's `re.match(r"^…$", text, re.DOTALL | re.MULTILINE)`), `$` also matches
-# before any newline, so text after `</answer>\n` still scored 1.
-_FORMAT_RE = re.compile(r"\A<think>\n(?P<think>.*?)\n</think>\n<answer>\n(?P<answer>.*?)\n</answer>\Z", re.DOTALL)
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def completion_text(completion: Any) -> str:
@@ -60,31 +75,14 @@ def completion_text(completion: Any) -> str:
     return str(completion)
 
 
-def strip_trailing(text: str) -> str:
-    """Strip trailing whitespace and end-of-sequence strings, and nothing else (RECIPE.md §6)."""
-    previous = None
-    while previous != text:
-        previous = text
-        text = text.rstrip()
-        for eos in EOS_STRINGS:
-            if text.endswith(eos):
-                text = text[: -len(eos)]
-    return text
-
-
-def is_formatted(text: str) -> bool:
-    """True when ``text`` is exactly ``<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>`` (see :func:`format_reward`)."""
-    text = strip_trailing(text)
-    # Each tag exactly once, so a lazy body cannot swallow a second block ("…</answer>\n<answer>\n…").
-    if any(text.count(tag) != 1 for tag in TAGS):
-        return False
-    return _FORMAT_RE.match(text) is not None
-
-
 def answer_content(text: str) -> str | None:
-    """The content of the last complete ``<answer>…</answer>`` block (stripped), or ``None`` when there is none."""
-    blocks = _ANSWER_RE.findall(text)
-    return blocks[-1].strip() if blocks else None
+    """The committed ``<answer>`` block (stripped): the last complete one after the reasoning, or ``None``.
+
+    A block inside a ``<think>`` that later closes is thinking, not an answer; a ``<think>`` that never closes
+    may still hold a complete block (the model forgot ``</think>``).
+    """
+    reasoning, after = fmt.split_reasoning(text)
+    return fmt.answer_block(reasoning if after is None else after)
 
 
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
@@ -110,32 +108,6 @@ def tag_count_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | 
     return rewards
 
 
-def _as_mapping(value: Any) -> dict[str, Any] | None:
-    """Decode a ``choices``/``labels`` cell: a dict, the stored ``[{"key", "value"}]`` list, or null."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        out: dict[str, Any] = {}
-        for entry in value:
-            if isinstance(entry, Mapping) and "key" in entry:
-                out[str(entry["key"])] = entry.get("value")
-        return out or None
-    return None
-
-
-def _question(prompt: Any) -> str | None:
-    """The last user turn of a prompt (used by the numeric rule to decide whether percent scaling is allowed)."""
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, Sequence):
-        users = [m.get("content") for m in prompt if isinstance(m, Mapping) and m.get("role") == "user"]
-        if users:
-            return str(users[-1])
-    return None
-
-
 def _column(kwargs: Mapping[str, Any], name: str, n: int) -> list[Any]:
     value = kwargs.get(name)
     return list(value) if value is not None else [None] * n
@@ -146,17 +118,20 @@ def rule_accuracy(
     solution: Sequence[str],
     **kwargs: Any,
 ) -> list[tuple[str | None, bool | None]]:
-    """Per completion: (the ``<answer>`` content or None, the rule verdict True/False/None)."""
-    from finr1_core.answers import match_answer
+    """Per completion: (the ``<answer>`` content or None, the rule verdict True/False/None).
+
+    Each completion is graded by :func:`finr1_core.answers.match_item` on the row built from the dataset columns
+    (``solution``, ``answer_type``, ``choices``, ``labels``, ``question``), the same call evaluation makes. The
+    prompt is not read: a row without a ``question`` column is graded without one.
+    """
+    from finr1_core.answers import match_item
 
     n = len(completions)
-    answer_types = _column(kwargs, "answer_type", n)
-    choices = _column(kwargs, "choices", n)
-    labels = _column(kwargs, "labels", n)
-    prompts = _column(kwargs, "prompts", n)
+    columns = {name: _column(kwargs, name, n) for name in ("answer_type", "choices", "labels", "question")}
     out: list[tuple[str | None, bool | None]] = []
     for i, completion in enumerate(completions):
-        content = answer_content(completion_text(completion))
+        text = completion_text(completion)
+        content = answer_content(text)
         if content is None:
             out.append((None, False))
             continue
@@ -164,15 +139,9 @@ def rule_accuracy(
         if reference is None or not str(reference).strip():
             out.append((content, None))
             continue
-        result = match_answer(
-            content,
-            str(reference),
-            answer_types[i] or "text",
-            choices=_as_mapping(choices[i]),
-            labels=_as_mapping(labels[i]),
-            question=_question(prompts[i]),
-        )
-        out.append((content, result.correct))
+        row = {name: values[i] for name, values in columns.items()}
+        row["solution"] = reference
+        out.append((content, match_item(content, row).correct))
     return out
 
 

@@ -30,7 +30,8 @@ _CHOSEN_RE = re.compile(
     r"(?<![A-Za-z])[(（]?([A-F])[)）]?\s+is\s+(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)|"
     r"(?:对应|即|就是|应为|为|是|属于)\s*(?:选项|答案)\s*[(（]?([A-F])[)）]?(?![A-Za-z])(?!\s*(?:项)?\s*(?:错误|不正确|不对))|"
     r"(?:corresponds?\s+to|matches|which\s+is|that\s+is|i\.e\.,?)\s+(?:[Oo]ption|[Cc]hoice|[Aa]nswer)\s*"
-    r"[(（]?([A-F])[)）]?(?![A-Za-z])"
+    r"[(（]?([A-F])[)）]?(?![A-Za-z])|"
+    r"\b(?:choose|select|pick|go\s+with)\s+(?:[Oo]ption\s+|[Cc]hoice\s+|[Aa]nswer\s+)?[(（]?([A-F])[)）]?(?![A-Za-z])"
 )
 # "B. 资产负债表 ✓" / "C 现金流量表（正确）": per-option verdict lines where one option is marked right.
 _MARKED_LINE_RE = re.compile(
@@ -277,7 +278,8 @@ def parse_reference_letters(reference: str | float | int, choices: dict[str, str
     text = str(reference).strip()
     if not text:
         return None
-    compact = _REF_SEP_RE.sub("", text).upper()
+    compact = _REF_SEP_RE.sub("", text.strip("[]()").replace('"', "").replace("'", "")).upper()  # '["A", "C"]'
+
     if compact and compact.isascii() and compact.isalpha() and len(set(compact)) == len(compact) <= 10:
         return "".join(sorted(compact))
     if choices:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
-_PHRASE_WINDOW = 400
-_MAX_PHRASES = (
-    8  # answer phrases tried per class, from the last  # characters after an answer phrase that can hold the answer
-)
+from finr1_core.answers.format import after_reasoning, answer_block, split_reasoning
+
+_PHRASE_WINDOW = 400  # characters after an answer phrase that can hold the answer
+_MAX_PHRASES = 8  # answer phrases tried per class, from the last (bounded work on degenerate, repetitive outputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,32 +31,25 @@ class Extraction:
 def answer_region(response: str | None) -> tuple[str, str]:
     """Return the part of a response that may be graded and how it was found.
 
-    The ``<answer>`` block wins; otherwise the text after the last ``</think>``; a ``<think>`` that never
-    closes (a truncated trace) leaves nothing to grade; a response without think tags is graded whole.
+    The split is the format contract's (:mod:`finr1_core.answers.format`): the text after the last ``</think>``
+    (junk before ``<think>`` is ignored), in it the last ``<answer>`` block (a block cut off before
+    ``</answer>`` still counts). A ``<think>`` that never closes (a trace cut off while thinking) leaves nothing
+    to grade, even when the thinking names a number or a letter, unless it holds a complete ``<answer>`` block;
+    a response without think tags is graded whole.
 
     Returns:
         ``(region, how)`` with ``how`` in ``answer_block``, ``after_think``, ``unclosed_think``, ``whole``.
     """
     if not response:
         return "", "whole"
-    s = response
-    how = "whole"
-    end_think = s.rfind("</think>")
-    if end_think >= 0:
-        s, how = s[end_think + len("</think>") :], "after_think"
-    else:
-        start_think = s.rfind("<think>")
-        if start_think >= 0:
-            rest = s[start_think + len("<think>") :]
-            if "<answer>" not in rest:
-                return "", "unclosed_think"
-            s = rest
-    start = s.rfind("<answer>")
-    if start >= 0:
-        stop = s.find("</answer>", start)
-        s = s[start + len("<answer>") : stop if stop >= 0 else len(s)]
-        how = "answer_block"
-    return s.strip(), how
+    after = after_reasoning(response)
+    if after is None:
+        block = answer_block(split_reasoning(response)[0])
+        return ("", "unclosed_think") if block is None else (block, "answer_block")
+    block = answer_block(after, closed=False)
+    if block is not None:
+        return block, "answer_block"
+    return after.strip(), "after_think" if len(after) != len(response) else "whole"
 
 
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
@@ -66,10 +61,15 @@ def boxed_contents(region: str) -> list[str]:
     return [content for _, _, content in boxed_spans(region)]
 
 
-def boxed_spans(region: str) -> list[tuple[int, int, str]]:
+@lru_cache(maxsize=16)  # the same region is asked for its boxes by several rules of one match
+def boxed_spans(region: str) -> tuple[tuple[int, int, str], ...]:
     """``(start, end, content)`` of every brace-balanced box, in order."""
     if "\\boxed" not in region and "\\fbox" not in region:
-        return []
+        return ()
+    return tuple(_boxed_spans(region))
+
+
+def _boxed_spans(region: str) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     pos = 0
     while True:
@@ -160,16 +160,129 @@ def phrase_tails(region: str) -> list[tuple[str, str]]:
     ):
         if not any(k in lowered for k in keys):
             continue
-        hits = [m.end() for m in pattern.finditer(lowered) if _phrase_ok(lowered, m.start(), m.group())]
-        for end in reversed(hits[-_MAX_PHRASES:]):  # bounded work on degenerate, repetitive outputs
-            text = _tail(region, end)
+        hits = [m for m in pattern.finditer(lowered) if _phrase_ok(lowered, m.start(), m.group())]
+        hypothetical: list[tuple[str, str]] = []
+        for m in reversed(hits[-_MAX_PHRASES:]):
+            text = _tail(region, m.end())
             if text:
-                out.append((rule, text))
+                (hypothetical if _hypothetical(lowered, m.start()) else out).append((rule, text))
+        out.extend(hypothetical)
     return out
 
 
+# "Note: if the question meant annual compounding, the answer would be C": a conditional, not the commitment
+_HYPOTHETICAL_RE = re.compile(
+    r"\b(?:if|otherwise|alternatively|assuming|unless|had|were\s+(?:it|the))\b|如果|假如|假设|若|否则|要是"
+)
+_SENTENCE_START_RE = re.compile(r"[.!?。！？\n]")
+
+
+def _hypothetical(lowered: str, at: int) -> bool:
+    """Whether the answer phrase at ``lowered[at:]`` sits in a conditional sentence (tried after the others)."""
+    lo = max(0, at - 160)
+    starts = [m.end() for m in _SENTENCE_START_RE.finditer(lowered, lo, at)]
+    return _HYPOTHETICAL_RE.search(lowered, starts[-1] if starts else lo, at) is not None
+
+
+# Keys of a structured answer, strongest first: {"answer": ..., "reasoning": ...}, {"final_answer": ...},
+# {"sentiment": "negative"}. Matched on a lower-cased copy; the value is what was committed, not the reasoning.
+_JSON_KEYS = ("final_answer", "final answer", "answer", "choice", "option", "label", "sentiment", "prediction")
+_JSON_KEY_RE = re.compile(r"[\"']((?:final[ _])?answer|choice|option|label|sentiment|prediction)[\"']\s*:\s*")
+# The end of an unquoted value in text that is not valid JSON ("answer": 13,237.4, "reasoning": ...)
+_JSON_VALUE_END_RE = re.compile(r"\s*,\s*[\"'][A-Za-z_ ]+[\"']\s*:|\s*}|\n")
+
+
+def _json_scalar(value: object) -> str | None:
+    if value is None or isinstance(value, dict):
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        items = [_json_scalar(v) for v in value]
+        return ", ".join(i for i in items if i) or None
+    text = str(value).strip()
+    return text or None
+
+
+def _quoted(text: str, at: int) -> str | None:
+    """The string literal starting at ``text[at]`` (a quote), with JSON escapes read, or None when unclosed."""
+    quote = text[at]
+    i = at + 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == quote:
+            raw = text[at : i + 1]
+            if quote == "'":
+                raw = '"' + raw[1:-1].replace('"', '\\"') + '"'
+            try:
+                return str(json.loads(raw))
+            except ValueError:
+                return raw[1:-1]
+        if c == "\n" and quote == "'":
+            return None
+        i += 1
+    return None
+
+
+@lru_cache(maxsize=16)  # match_answer asks first (a null answer commits to nothing), candidate_spans again
+def json_answer(region: str) -> str | None:
+    """The committed value of a structured answer (``{"answer": …, "reasoning": …}``), or None.
+
+    Returns ``""`` when the object's answer fields are all null or empty: it commits to no answer.
+
+    The object may sit in a fenced block after prose and need not be valid JSON: ``"answer": 13,237.4`` reads
+    as 13,237.4, a quoted sentence ("There was a decrease of 3 films") is kept whole for the type's parser. The
+    last object wins; within it, ``final_answer`` before ``answer`` before ``choice``/``label``/``sentiment``.
+    """
+    if "{" not in region or ":" not in region:
+        return None
+    lowered = region.lower()
+    if len(lowered) != len(region):
+        lowered = region.translate(_ASCII_LOWER)
+    hits = list(_JSON_KEY_RE.finditer(lowered))
+    if not hits:
+        return None
+    last_object = region.rfind("{", 0, hits[-1].start())
+    if last_object < 0:
+        return None
+    found: dict[str, str] = {}
+    for m in hits:
+        if m.start() < last_object:
+            continue
+        key = m.group(1).replace("_", " ")
+        at = m.end()
+        if at >= len(region):
+            continue
+        if region[at] in "\"'":
+            value = _quoted(region, at)
+        elif region[at] in "[{":
+            close = region.find("]" if region[at] == "[" else "}", at)
+            chunk = region[at : close + 1] if close > 0 else ""
+            try:
+                value = _json_scalar(json.loads(chunk)) if chunk else None
+            except ValueError:
+                value = chunk.strip("[]{} ") or None
+        else:
+            stop = _JSON_VALUE_END_RE.search(region, at)
+            raw = region[at : stop.start() if stop else len(region)].strip().rstrip(",")
+            value = None if raw.lower() in ("null", "none", "") else raw
+        found.setdefault(key, (value or "").strip())
+    for key in _JSON_KEYS:
+        if found.get(key):
+            return found[key]
+    # {"answer": null, "reasoning": "maybe 5"}: the structured answer commits to nothing
+    return "" if found else None
+
+
 def candidate_spans(region: str) -> Iterator[tuple[str, str]]:
-    """Spans that may hold the answer, most authoritative first: boxes (last first), then phrase tails."""
+    """Spans that may hold the answer, most authoritative first: a structured answer's ``answer`` field, boxes
+    (last first), then phrase tails."""
+    structured = json_answer(region)
+    if structured:
+        yield "json", structured
     for content in reversed(boxed_contents(region)):
         if content.strip():
             yield "boxed", content.strip()

@@ -58,6 +58,9 @@ def _key(labels: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...
 def parse_label(text: str, labels: dict[str, list[str]], *, ids: bool = True) -> str | None:
     """The first non-negated label named in ``text`` ("not bearish but neutral" → the neutral id).
 
+    A label's name wins over a numeric id in the same text ("0 neutral" is neutral, whatever id 0 means); a bare
+    id counts only when no name is given.
+
     Args:
         text: An answer span.
         labels: Label id → synonyms.
@@ -68,18 +71,24 @@ def parse_label(text: str, labels: dict[str, list[str]], *, ids: bool = True) ->
         return None
     pattern, lookup = _compile(_key(labels))
     negated_end = -1
+    first_number: str | None = None
     for m in pattern.finditer(s):
         tok = m.group(0).lower()
         label_id = lookup[tok]
-        if not ids and tok == label_id.lower() and tok not in {syn.lower() for syn in labels.get(label_id, [])}:
+        bare_id = tok == label_id.lower() and tok not in {syn.lower() for syn in labels.get(label_id, [])}
+        if bare_id and not ids:
             continue
         if _NEGATION_RE.search(s, max(0, m.start() - 40), m.start()) or (
             negated_end >= 0 and _LIST_JOIN_RE.fullmatch(s, negated_end, m.start())
         ):
             negated_end = m.end()
             continue
+        if bare_id and tok.isdigit():
+            # FinMA-style "0 neutral", "4 negative": the name counts, the number beside it does not
+            first_number = first_number or label_id
+            continue
         return label_id
-    return None
+    return first_number
 
 
 def label_after_phrase(region: str, labels: dict[str, list[str]]) -> str | None:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from finr1_core.answers import numeric as _num
 from finr1_core.answers._text import normalize_span, squash
 from finr1_core.answers.boolean import (
-    boolean_in_region,
     direction_verdict,
     hedged,
+    leading_verdict,
     parse_boolean,
     parse_reference_boolean,
+    proposition_verdict,
+    stated_verdict,
 )
 from finr1_core.answers.choice import (
     letters_at_start,
@@ -22,7 +24,7 @@ from finr1_core.answers.choice import (
     rejects_option,
     valid_letters,
 )
-from finr1_core.answers.extract import answer_region, boxed_spans
+from finr1_core.answers.extract import answer_region, boxed_spans, json_answer
 from finr1_core.answers.extract import candidate_spans as _spans
 from finr1_core.answers.label import label_after_phrase, label_in_region, parse_label, parse_reference_label
 from finr1_core.errors import InputError
@@ -37,9 +39,9 @@ class MatchResult:
     Attributes:
         extracted: The normalised final answer that was graded ("14.46%", "ABD", "yes", a label id), or ""
             when none was found.
-        rule: How it was found: ``boxed``, ``final_answer``, ``answer_phrase``, ``last_number``,
+        rule: How it was found: ``json``, ``boxed``, ``final_answer``, ``answer_phrase``, ``last_number``,
             ``choice_statement``, ``letter_line``, ``option_text``, ``first_line``, ``last_line``, ``region``,
-            or ``empty``/``unclosed_think``/``none`` when nothing was found.
+            or ``empty``/``unclosed_think``/``json_null``/``none`` when nothing was found.
         correct: True/False, or ``None`` when the rules cannot decide (text and code answers, a gold that
             cannot be parsed): route those to a judge.
         reason: One short phrase on why (which comparison decided), for logs and debugging.
@@ -87,68 +89,60 @@ def _select_quantity(span: _num.NumericSpan, prefer_percent: bool, prefer_plain:
     return qs[0]
 
 
+def _numeric_span(region: str) -> tuple[str, _num.NumericSpan, str] | None:
+    """``(rule, span, its text)`` of the answer's number: answer spans first, then the last line with a number.
+
+    A closing remark ("Note: …", "This assumes … 10%") or a working line without a result ("*Calculation: 8.1 ÷
+    56.0*") after the answer line is skipped while an earlier line has a number; then Chinese numerals when the
+    answer has no digits at all, then an English count word ("three segments").
+    """
+    for rule, text in candidate_spans(region):
+        # after an answer phrase or in a box the first number is the committed one ("the answer is €2,000. The
+        # net shift on 30 June 2006 is …"); a short answer read whole may commit to a later one
+        ns = _num.parse_numeric_span(text, commit=rule in ("short_answer", "json"))
+        if ns.quantities:
+            return rule, ns, text
+    caveat: tuple[str, _num.NumericSpan, str] | None = None
+    for line in reversed(region.splitlines()):
+        if not any(c.isdigit() for c in line):
+            continue
+        ns = _num.parse_numeric_span(line)
+        if ns.quantities and not all(q.year_like for q in ns.quantities):
+            if _CAVEAT_LINE_RE.match(line) or (_WORKING_LINE_RE.match(line) and not _RESULT_RE.search(line)):
+                caveat = caveat or ("last_number", ns, line)
+                continue
+            return "last_number", ns, line
+    if caveat is not None:
+        return caveat
+    if not any(c.isdigit() for c in region):
+        found = _chinese_numerals(region)
+        if found is not None:
+            return found
+    words = _number_words(region)
+    return ("number_word", words, "") if words is not None else None
+
+
 def _match_numeric(region: str, reference: str | float | int, question: str | None, rel_tol: float) -> MatchResult:
     ref = _num.parse_reference(reference)
-    ratio_q = _num.question_asks_ratio(question)
+    facts = _num.question_facts(question)
     ref_fraction = ref is not None and not ref.percent and 0 < abs(ref.value) < 1
-    prefer_percent = ratio_q or (ref is not None and ref.percent)
+    prefer_percent = facts.ratio or (ref is not None and ref.percent)
     prefer_plain = question is not None and not prefer_percent and not ref_fraction
-    found: tuple[str, _num.NumericSpan, str] | None = None
-    for rule, text in candidate_spans(region):
-        ns = _num.parse_numeric_span(text)
-        if ns.quantities:
-            found = (rule, ns, text)
-            break
-    if found is None:
-        caveat: tuple[str, _num.NumericSpan, str] | None = None
-        for line in reversed(region.splitlines()):
-            if not any(c.isdigit() for c in line):
-                continue
-            ns = _num.parse_numeric_span(line)
-            if ns.quantities and not all(q.year_like for q in ns.quantities):
-                if _CAVEAT_LINE_RE.match(line) or (_WORKING_LINE_RE.match(line) and not _RESULT_RE.search(line)):
-                    # "This assumes annual compounding at 10%": a closing remark, not the answer
-                    caveat = caveat or ("last_number", ns, line)
-                    continue
-                found = ("last_number", ns, line)
-                break
-        found = found or caveat
-    if found is None and not any(c.isdigit() for c in region):
-        found = _chinese_numerals(region)
-    if found is None:
-        words = _number_words(region)
-        if words is not None:
-            found = ("number_word", words, "")
+    found = _numeric_span(region)
     if found is None:
         return MatchResult("", "none", False, "no number in the answer")
-    rule, ns, found_text = found
-    decrease_word, increase_word = ns.decrease_word, False
-    if rule == "boxed":
-        # "Operating expenses decreased by \boxed{7.1\%}": the words around the box give its direction
-        ctx_dec, ctx_inc = _num.context_direction(_box_line(region))
-        decrease_word, increase_word = decrease_word or ctx_dec, ctx_inc and not decrease_word
-    asked = _num.decrease_asked(question)
-    if asked and not decrease_word and not increase_word:
-        increase_word = _num.says_increase(found_text)
+    rule, ns, _ = found
     pred = _select_quantity(ns, prefer_percent, prefer_plain)
     assert pred is not None
+    if rule == "boxed":
+        # "Operating expenses decreased by \boxed{7.1\%}": the words before the box give its direction
+        pred = _num.with_direction(pred, _box_direction(region))
     extracted = pred.text or repr(pred.value)
     if ref is None:
         return MatchResult(extracted, rule, None, "reference is not a number")
     if ns.hedged:
         return MatchResult(extracted, rule, False, "hedged between different values")
-    how = _num.compare_quantities(
-        pred,
-        ref,
-        rel_tol=rel_tol,
-        ratio_question=ratio_q,
-        decrease_word=decrease_word,
-        decrease_question=_num.decrease_question(question),
-        question_unit=_num.question_unit(question),
-        percent_units_ok=_num.question_allows_percent_units(question),
-        decrease_asked=asked,
-        increase_word=increase_word,
-    )
+    how = _num.compare_quantities(pred, ref, facts, rel_tol=rel_tol, decrease_word=ns.decrease_word)
     if how is not None:
         return MatchResult(extracted, rule, True, how)
     return MatchResult(extracted, rule, False, "different value")
@@ -202,14 +196,15 @@ def _number_words(region: str) -> _num.NumericSpan | None:
     return None
 
 
-def _box_line(region: str) -> str:
-    """The line that holds the last box, so "decreased by \\boxed{7.1\\%}" keeps its direction word."""
-    at = max(region.rfind("\\boxed"), region.rfind("\\fbox"))
-    if at < 0:
-        return ""
-    start = region.rfind("\n", 0, at) + 1
-    stop = region.find("\n", at)
-    return region[start : stop if stop >= 0 else len(region)]
+def _box_direction(region: str) -> int:
+    """The fall/rise stated around the last box on its line ("decreased by \\boxed{7.1\\%}")."""
+    spans = boxed_spans(region)
+    if not spans:
+        return 0
+    start, end, _ = spans[-1]
+    line_start = region.rfind("\n", 0, start) + 1
+    line_end = region.find("\n", end)
+    return _num.context_direction(region[line_start:start], region[end : line_end if line_end >= 0 else len(region)])
 
 
 def _match_choice(region: str, reference: str | float | int, choices: dict[str, str] | None) -> MatchResult:
@@ -275,13 +270,19 @@ def _match_boolean(region: str, reference: str | float | int | bool, question: s
         lead = region.lstrip()[:120]
         if hedged(lead):
             return MatchResult(lead.split("\n", 1)[0], "region", False, "hedged between yes and no")
-        value = boolean_in_region(region)
-        if value is not None:
-            got = (value, "region")
-    if got is None:
-        value = direction_verdict(region, question)
-        if value is not None:
-            got = (value, "direction")
+        # an opening "Yes, …" first; then a stated direction for a question about one ("did the risk decrease?"),
+        # the sentence that restates the question's proposition ("In summary, Boeing's business is indeed subject
+        # to …"), and only then loose verdict words anywhere in a long answer
+        for rule, verdict in (
+            ("region", leading_verdict),
+            ("direction", lambda r: direction_verdict(r, question)),
+            ("proposition", lambda r: proposition_verdict(r, question)),
+            ("region", stated_verdict),
+        ):
+            value = verdict(region)
+            if value is not None:
+                got = (value, rule)
+                break
     if got is None:
         return MatchResult("", "none", False, "no yes/no verdict in the answer")
     value, rule = got
@@ -356,7 +357,7 @@ def match_answer(
         labels: Label id → synonyms (TFNS: ``{"0": ["bearish", "negative"], ...}``).
         question: The question, so the percent/ratio rule knows when a bare 14.46 may mean 14.46%, and
             "in millions" or "decrease" readings apply.
-        rel_tol: Relative tolerance on top of the rounding rule (default 0.2%).
+        rel_tol: Relative tolerance for numbers, of the larger of the two (default 1%).
 
     Returns:
         A :class:`MatchResult`; ``correct`` is ``None`` only for text/code answers or an unparseable gold.
@@ -370,6 +371,8 @@ def match_answer(
     region, how = answer_region(prediction if isinstance(prediction, str) else "")
     if not region:
         return _empty("unclosed_think" if how == "unclosed_think" else "empty")
+    if json_answer(region) == "":  # {"answer": null, "reasoning": "…"}: nothing committed, whatever the reasoning says
+        return _empty("json_null")
     if reference is None or (isinstance(reference, str) and not reference.strip()):
         if answer_type in ("text", "code"):
             return _match_free(region)

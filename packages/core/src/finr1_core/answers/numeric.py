@@ -1,8 +1,42 @@
-"""Numbers in answers: parsing (units, scales, percent, accounting negatives) and rounding-aware comparison.
+"""Numbers in answers: parsing (units, scales, percent, accounting negatives, stated direction) and comparison.
 
 A :class:`Quantity` keeps what was *written*: ``14.46%`` is ``value=14.46, percent=True, ulp=0.01``;
-``$1.2 billion`` is ``value=1.2e9, scale=1e9, ulp=1e8``. Whether a percent is read as a ratio is decided
-only when two quantities are compared (:func:`compare_quantities`).
+``$1.2 billion`` is ``value=1.2e9, scale=1e9, ulp=1e8``; "a decrease of 3" is ``value=3, direction=-1``.
+Whether a percent is read as a ratio, and what a direction word does to the sign, is decided only when two
+quantities are compared (:func:`compare_quantities`), with what the question asks (:func:`question_facts`).
+
+Precision rule
+--------------
+One rule, symmetric in the two numbers, used the same way by judge round 1, the GRPO reward and evaluation:
+
+* ``p`` and ``g`` match when ``|p - g| <= rel_tol * max(|p|, |g|)``, ``DEFAULT_REL_TOL`` = 1%. How many digits
+  either side writes plays no part: a coarse gold is not more lenient than a coarse prediction ("25" ≢ 25.3 and
+  gold "25" ≢ 25.3, both 1.2% apart; "2" ≡ 1.98, the Fin-R1 judge prompt's own example; "14%" ≢ 0.14464;
+  2.6 ≢ a gold of 3.0, whether it is written "3" or "3.00000"). 1% absorbs the drift of intermediate rounding
+  that graders accept (10.46 for 10.4567, 16.6% for 0.165, 1.645 for 1.65) and rejects a different number stated
+  coarsely.
+* The one documented exception: a question that states the answer's precision ("round your answer to two
+  decimal places", "to one decimal place", "保留两位小数") also accepts a prediction that rounds to a gold written
+  at that precision (0.0131 for a gold of 0.01 "to two decimal places"), however far apart they are in relative
+  terms, because the question itself made the gold that coarse.
+* A reading that guesses a unit nobody wrote (a full figure "94,000,000" for a gold of 94 from a table in
+  millions; "9400万" for 94 millions) must hold to ``GUESSED_UNIT_REL_TOL`` = 0.2%.
+
+Beside the evaluators it is compared with:
+
+* FinQA's official evaluator (``czyssrs/FinQA`` ``code/evaluate/evaluate.py``) executes the predicted program
+  and requires ``round(result, 5) == exe_ans``: no tolerance at all, but it grades programs, not prose; a text
+  answer rounded to 2 decimals would always fail it. finr1 writes FinQA/ConvFinQA golds with those 5 decimals
+  (``3.00000``, :func:`finr1_core.formats.gold_text`), so no gold is turned into a coarser string on the way.
+* DocMath-Eval (``yale-nlp/DocMath-Eval`` ``utils/evaluation_utils.py``, ``compare_two_numbers``; FinanceMath
+  uses the same) accepts ``|p - g| <= 0.15% * |g|``, equality after rounding both *up* to 3 decimals, and any
+  power-of-ten scale error (``p * 100`` or ``p * 1000`` within 0.15%); it has no sign or precision notion.
+* finr1 is in between: a wider relative tolerance than DocMath's 0.15% (which fails 16.6% for 0.165), no fixed
+  3-decimal rounding (which accepts 0.0991 for 0.1, 0.9% but also 0.1001 for 0.1009), and no scale error unless
+  a percent cue (below) or a scale word allows it.
+
+Percent cue: ``14.46%`` ≡ 0.1446 always; a bare ``14.46`` ≡ 0.1446 only when the question asks for a
+percentage/ratio/rate (or the gold is written with ``%``). With no cue, 7.323 is not 0.07323.
 """
 
 from __future__ import annotations
@@ -10,16 +44,16 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from finr1_core.answers._text import normalize_span
 
-#: Default relative tolerance on top of the rounding rule (0.2%). See the package docstring for why.
-DEFAULT_REL_TOL = 2e-3
-#: A *coarser prediction* (14% for 0.14464) matches by rounding only while it stays this close in relative terms,
-#: so 0.1 is not accepted for 0.14464 just because both round to one decimal.
-ROUNDING_MAX_REL = 0.05
+#: Relative tolerance, of the larger of the two numbers (1%). See the module docstring for why.
+DEFAULT_REL_TOL = 0.01
+#: Tolerance of a reading that guesses an unwritten unit ("94,000,000" for 94 from a table in millions).
+GUESSED_UNIT_REL_TOL = 2e-3
 
 _SCALES: dict[str, float] = {
     "trillion": 1e12, "trillions": 1e12, "tn": 1e12, "t": 1e12, "万亿": 1e12,
@@ -61,25 +95,35 @@ _EXP_RE = re.compile(
 _FRACTION_TAIL_RE = re.compile(r"[ \t]*/[ \t]*(\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?)")
 _SUFFIX_OK_RE = re.compile(r"(?:x|X|times)(?![A-Za-z])")
 _NEG_WORD_RE = re.compile(r"(?:negative|minus|负)[ \t]*$", re.IGNORECASE)
+# Any fall word in a span: a positive number *may* then stand for a negative gold ("a net loss of 12.3").
 _DECREASE_RE = re.compile(
     r"decreas|declin|drop|fell|fall|lower|\bless\b|reduc|shrank|shrink|loss|down\b|negative growth|"
     r"下降|减少|降低|下跌|下滑|亏损|缩减|回落|负增长|减",
     re.IGNORECASE,
 )
-# Direction words near an answer (the line around a box): narrower than _DECREASE_RE, since "net loss: 12.3" says
-# nothing about the sign of a change. Both run on lower-cased text (IGNORECASE is much slower).
-_DECREASE_CTX_RE = re.compile(
-    r"decreas|declin|dropp?ed|\bfell\b|\bfall|\blower\b|\bless\b|reduc|shrank|negative growth|下降|减少|降低|下跌|下滑|负增长"
+# Direction words that *state* the sign of the number in their clause ("a decrease of 3" is -3, "fell by 5.2%",
+# "下降了3%"). Narrower than _DECREASE_RE: "net loss", "impairment" (减值) and "minus" (减去) state no direction.
+# Both run on lower-cased text (IGNORECASE is much slower).
+_STATED_DECREASE_RE = re.compile(
+    r"decreas|declin|\bdropp?(?:ed|s|ping)?\b|\bfell\b|\bfall(?:s|ing|en)?\b|\blower(?:ed)?\b(?!\s+than)|\breduc|"
+    r"\bshr[aiu]nk|\bdown\b|negative\s+growth|\bcontract(?:ed|ion)\b|\bslid\b|\bslipped\b|\bplunged?\b|"
+    r"\btumbled?\b|下降|减少|降低|下跌|下滑|负增长|回落|缩减|缩水|降幅|跌幅"
 )
-_INCREASE_RE = re.compile(
-    r"increas|\brose\b|\brise|\bgrew\b|\bgrow|\bhigher\b|\bgain|\bup\s+(?:by\s+)?\d|上升|(?<!负)增长|增加|提高|上涨"
+_STATED_INCREASE_RE = re.compile(
+    r"increas|\brose\b|\brisen\b|\brises?\b|\bgrew\b|\bgrow(?:s|n|th)?\b|\bhigher\b(?!\s+than)|\bgain(?:ed|s)?\b|"
+    r"\bup\s+(?:by\s+)?$|\bclimb(?:ed|s)?\b|\bjump(?:ed|s)?\b|上升|(?<!负)增长|增加|提高|上涨|增幅|涨幅"
 )
-# A question that asks for the size of a fall ("by what percentage did X decrease"), not for a signed change
-_DECREASE_ASK_RE = re.compile(r"decreas|declin|\bdrop|\bfall|\bfell\b|reduc|下降|减少|降低|下跌", re.IGNORECASE)
-_SIGNED_ASK_RE = re.compile(
-    r"increas|\brise|\brose\b|\bgrow|\bgrew\b|chang|variance|differen|变动|变化|增", re.IGNORECASE
+# A direction written right after the number: "20 fewer", "3% lower", "5% decline", "5% higher"
+_AFTER_DECREASE_RE = re.compile(r"[ \t]*(?:lower|less|fewer|down|decline|decrease|drop|的降幅|的下降)")
+_AFTER_INCREASE_RE = re.compile(r"[ \t]*(?:higher|more|up|increase|rise|gain|的增长|的增幅)")
+# Any word a direction regex could find, to skip the per-number search in spans without one
+_ANY_DIRECTION_RE = re.compile(
+    r"\b(?:decreas|declin|drop|fell|fall|lower|reduc|shr[aiu]nk|down|negative|contract|slid|slipped|plung|tumbl|less|"
+    r"fewer|increas|rose|risen|rise|grew|grow|higher|gain|up\b|climb|jump|more)|"
+    r"下降|减少|降低|下跌|下滑|负增长|回落|缩减|缩水|降幅|跌幅|的下降|上升|增长|增加|提高|上涨|增幅|涨幅|的增长"
 )
-# Words after which a parenthesised number is an accounting negative ("a change of (3.2)%"), not an aside
+_CLAUSE_BREAK_RE = re.compile(r"[,;，；。!?！？\n(（]|\b(?:but|while|whereas|although|and)\b|但|而")
+_DIRECTION_WINDOW = 48  # characters before a number searched for its direction word, within its clause
 _PAREN_LINK_WORDS = frozenset(
     "of by was were is are be been at to totaled totalled totaling reported recorded showed shows change changed "
     "amount amounted answer result net decrease increase".split()
@@ -87,7 +131,12 @@ _PAREN_LINK_WORDS = frozenset(
 _WORD_BEFORE_RE = re.compile(r"([A-Za-z]+)[ \t]*$")
 _WORD_AFTER_RE = re.compile(r"[ \t]+[a-z]")
 _CLOSE_PAREN_RE = re.compile(r"[ \t]*\)")
-_HEDGE_RE = re.compile(r"^[\s)]*(?:or|and/or|或者?|还是)[\s(]*$", re.IGNORECASE)
+# "12 or 15", "12, or maybe 15", "12 或者可能是 15": alternatives offered, not an answer
+_HEDGE_RE = re.compile(
+    r"^[\s)]*,?\s*(?:(?:or|and/or)(?:\s+(?:maybe|perhaps|possibly|probably|even|about|around|approximately|roughly"
+    r"|rather|alternatively|else|so))*|或者?(?:可能|大概|也许)?(?:是|为)?|还是|也可能是?|或许是?|也许是?)[\s(]*$",
+    re.IGNORECASE,
+)
 _RANGE_RE = re.compile(r"^\s*(?:to|~|～|至|到|-|and)\s*$", re.IGNORECASE)
 _FROM_RE = re.compile(r"(?:\bfrom|从|由)\s*$", re.IGNORECASE)
 _BETWEEN_RE = re.compile(
@@ -97,6 +146,19 @@ _TAIL_SPLIT_RE = re.compile(r"=|≈|≒|≅|约为|约等于|→|=>")
 _EXPR_CHARS_RE = re.compile(r"[\d\s.,+\-*/×÷()%]+")
 _EXPR_OP_RE = re.compile(r"[\d)]\s*[-+*/×÷]\s*[\d(.]")
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# "20 (computed as 120 - 100)": a bracket after a number that shows the working, not an alternative answer
+_WORKING_BRACKET_RE = re.compile(r"(?<=[\d%a-z\u4e00-\u9fff])[ \t]*\(([^()]*)\)", re.IGNORECASE)
+_WORKING_WORD_RE = re.compile(
+    r"comput|calculat|derived|based\s+on|using|\bfrom\b|\bi\.e\.|that\s+is|\bvs\.?\b|versus|计算|即|由", re.IGNORECASE
+)
+# The verb that commits to the number after it: "…; the change is 20", "净利润为20"
+_COMMIT_RE = re.compile(
+    r"\b(?:is|was|are|were|be|equals?|equal\s+to|amounts?\s+to|amounted\s+to|comes?\s+to|came\s+to|totaled"
+    r"|totalled|stands?\s+at|stood\s+at|reached)\b|(?<![因作认成以])为|(?<![但于还凡只可要])是|等于|达到"
+)
+_COMMIT_GAP = 24  # characters between the committing verb and its number ("is a decrease of ", "is about $")
+_CONCLUSION_RE = re.compile(r"\b(?:so|therefore|thus|hence|overall|in\s+total|i\.e\.)\b|[;；]|因此|所以|故|即|综上")
+_COMPARATIVE_RE = re.compile(r"than|higher|lower|more|less|above|below|compared|versus|\bvs\b|比|高于|低于")
 
 _PERCENT_Q_RE = re.compile(
     r"percent|%|ratio|\brate\b|rates\b|proportion|portion|fraction|share of|growth|yield|margin|\broe\b|\broa\b|"
@@ -110,6 +172,11 @@ _PERCENT_UNITS_Q_RE = re.compile(
     re.IGNORECASE,
 )
 _DECREASE_Q_RE = re.compile(r"decreas|declin|drop|fall|fell|reduc|loss|下降|减少|降低|下跌|亏损", re.IGNORECASE)
+# A question that asks for the size of a fall ("by what percentage did X decrease"), not for a signed change
+_DECREASE_ASK_RE = re.compile(r"decreas|declin|\bdrop|\bfall|\bfell\b|reduc|下降|减少|降低|下跌", re.IGNORECASE)
+_SIGNED_ASK_RE = re.compile(
+    r"increas|\brise|\brose\b|\bgrow|\bgrew\b|chang|variance|differen|变动|变化|增", re.IGNORECASE
+)
 _QUESTION_UNIT_RE = re.compile(
     r"in\s+(thousands|millions|billions)|\(\s*(?:in\s+)?\$?\s*(thousands|millions|billions)\s*\)|单位[:：]?\s*(千|万|百万|亿)",
     re.IGNORECASE,
@@ -129,6 +196,7 @@ class Quantity:
         scale: Multiplier of an explicit scale word (``million`` → 1e6); 1.0 when none.
         year_like: A bare four-digit integer between 1900 and 2100.
         text: The source text of the number.
+        direction: -1 when its clause states a fall ("a decrease of 3", "下降了3%"), +1 a rise, 0 neither.
     """
 
     value: float
@@ -137,15 +205,93 @@ class Quantity:
     scale: float = 1.0
     year_like: bool = False
     text: str = ""
+    direction: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class NumericSpan:
-    """Quantities found in one answer span plus span-level facts used by the comparison."""
+    """Quantities found in one answer span plus span-level facts used by the comparison.
+
+    Attributes:
+        quantities: The candidates, committed one first when the span commits to one of several values.
+        decrease_word: The span names a fall somewhere ("net loss"), so a positive number *may* be a negative gold.
+        hedged: Different values offered as alternatives ("12 or maybe 15", "between 14% and 15%").
+    """
 
     quantities: tuple[Quantity, ...]
     decrease_word: bool = False
     hedged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionFacts:
+    """What a question says about its numeric answer (:func:`question_facts`).
+
+    Attributes:
+        ratio: It asks for a percentage, ratio, rate, share, growth or margin: a bare 14.46 may mean 14.46%.
+        percent_units: A bare gold may be a percentage without its sign (68.9 for 68.9%); false when it asks
+            for a ratio or multiple that is not a percentage (a P/E of 1.5 is not 1.5%).
+        unit: The unit it states for the answer ("in millions" → 1e6), if any.
+        decrease: It names a fall, so a negative answer may give a positive gold ("how much did it fall": -5%).
+        size_of_decrease: It asks for the size of a fall, not a signed change, so a positive answer may give
+            FinQA's negative gold (new - old).
+        decimals: The precision it states for the answer ("round to two decimal places" → 2, "保留一位小数" → 1,
+            "to the nearest whole number" → 0), if any.
+    """
+
+    ratio: bool = False
+    percent_units: bool = True
+    unit: float | None = None
+    decrease: bool = False
+    size_of_decrease: bool = False
+    decimals: int | None = None
+
+
+NO_QUESTION = QuestionFacts()
+
+
+@lru_cache(maxsize=4096)  # the same question is graded for every sampled response (a GRPO group)
+def question_facts(question: str | None) -> QuestionFacts:
+    """The :class:`QuestionFacts` of a question (``None``: no question, every reading allowed but ×100)."""
+    if not question:
+        return NO_QUESTION
+    unit_match = _QUESTION_UNIT_RE.search(question)
+    unit = None
+    if unit_match is not None:
+        word = next(g for g in unit_match.groups() if g)
+        unit = _QUESTION_UNITS.get(word.lower())
+    return QuestionFacts(
+        ratio=_PERCENT_Q_RE.search(question) is not None,
+        percent_units=_PERCENT_UNITS_Q_RE.search(question) is not None,
+        unit=unit,
+        decrease=_DECREASE_Q_RE.search(question) is not None,
+        size_of_decrease=_DECREASE_ASK_RE.search(question) is not None and _SIGNED_ASK_RE.search(question) is None,
+        decimals=_stated_decimals(question),
+    )
+
+
+_DECIMALS_RE = re.compile(
+    r"(?:round(?:ed)?|rounding|to|at|with)\s+(?:\w+\s+){0,3}?(\d|one|two|three|four|five|six)\s+decimal(?:\s+places?|s)?|"
+    r"(?:nearest|to\s+the)\s+(whole\s+number|integer|tenth|hundredth|thousandth)|"
+    r"保留\s*(\d|一|两|二|三|四|五|六)\s*位小数|保留整数|精确到\s*(?:小数点后)?\s*(\d|一|两|二|三|四)\s*位",
+    re.IGNORECASE,
+)
+_DECIMAL_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "一": 1, "两": 2, "二": 2, "三": 3, "四": 4,
+    "五": 5, "六": 6, "whole number": 0, "integer": 0, "tenth": 1, "hundredth": 2, "thousandth": 3,
+}  # fmt: skip
+
+
+def _stated_decimals(question: str) -> int | None:
+    """The decimals a question asks the answer to be rounded to, or None."""
+    m = _DECIMALS_RE.search(question)
+    if m is None:
+        return None
+    if m.group(0).startswith("保留整数"):
+        return 0
+    word = next((g for g in m.groups() if g), "")
+    word = " ".join(word.lower().split())
+    return int(word) if word.isdigit() else _DECIMAL_WORDS.get(word)
 
 
 def _decimals(num: str) -> int:
@@ -200,124 +346,89 @@ def _eval_expression(expr: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _scan(s: str) -> list[tuple[Quantity, int, int]]:
-    """All quantities in a cleaned span with their (start, end) offsets."""
-    out: list[tuple[Quantity, int, int]] = []
-    n = len(s)
-    pos = 0
-    while True:
-        m = _NUM_RE.search(s, pos)
-        if m is None:
-            break
-        a, b = m.span(1)
-        num = m.group(1)
-        pos = b
-        value = _to_float(num)
-        ulp = 10.0 ** -_decimals(num)
-        exact = False
-        end = b
-        # a/b written as a fraction (also what \frac{a}{b} became): an exact value
-        fm = _FRACTION_TAIL_RE.match(s, end)
-        if fm is not None:
-            den = _to_float(fm.group(1))
-            if den == 0:
-                continue
-            value, exact, end = value / den, True, fm.end()
-            pos = end
-        em = _EXP_RE.match(s, end)
-        if em is not None:
-            exp = int(em.group(1) or em.group(2))
-            value *= 10.0**exp
-            ulp *= 10.0**exp
-            end = em.end()
-            pos = end
-        elif end < n and s[end].isascii() and s[end].isalpha():
-            um = _UNIT_RE.match(s, end)
-            if um is None and _SUFFIX_OK_RE.match(s, end) is None:
-                continue  # "3D", "1st", "401k" style tokens are not quantities
-        # accounting negative "(3.5)": only when no other number precedes in the clause, so "0.34 (34%)" is a
-        # restatement and not a negative
-        j = a - 1
-        while j >= 0 and s[j] in " \t":
-            j -= 1
-        open_paren = j >= 0 and s[j] == "("
-        if open_paren and (j > 0 and s[j - 1] == "/"):
-            open_paren = False
-        if open_paren:
-            k = j - 1
-            while k >= 0 and s[k] not in "=:：,;；。\n":
-                if s[k].isdigit():
-                    open_paren = False
-                    break
+# --- scanning one span ------------------------------------------------------------------------------------------
+
+
+def _number_token(s: str, m: re.Match[str]) -> tuple[float, float, bool, int] | None:
+    """``(value, ulp, exact, end)`` of the number at ``m`` with a ``/b`` fraction or an exponent, or None.
+
+    None for tokens that are not quantities ("3D", "1st", "401k") and for a zero denominator.
+    """
+    num = m.group(1)
+    value, ulp, exact, end = _to_float(num), 10.0 ** -_decimals(num), False, m.end(1)
+    fm = _FRACTION_TAIL_RE.match(s, end)
+    if fm is not None:  # a/b written as a fraction (also what \frac{a}{b} became): an exact value
+        den = _to_float(fm.group(1))
+        if den == 0:
+            return None
+        value, exact, end = value / den, True, fm.end()
+    em = _EXP_RE.match(s, end)
+    if em is not None:
+        exp = int(em.group(1) or em.group(2))
+        return value * 10.0**exp, ulp * 10.0**exp, exact, em.end()
+    if end < len(s) and s[end].isascii() and s[end].isalpha():
+        if _UNIT_RE.match(s, end) is None and _SUFFIX_OK_RE.match(s, end) is None:
+            return None
+    return value, ulp, exact, end
+
+
+def _opening_bracket(s: str, a: int) -> int:
+    """Offset of a "(" that opens an accounting negative right before the number at ``a``, or -1.
+
+    Only when no other number precedes in the clause, so "0.34 (34%)" is a restatement, not a negative; never
+    after "/" ("(2424)/(7034)" written as a fraction).
+    """
+    j = a - 1
+    while j >= 0 and s[j] in " \t":
+        j -= 1
+    if j < 0 or s[j] != "(" or (j > 0 and s[j - 1] == "/"):
+        return -1
+    k = j - 1
+    while k >= 0 and s[k] not in "=:：,;；。\n":
+        if s[k].isdigit():
+            return -1
+        k -= 1
+    return j
+
+
+def _minus_sign(s: str, a: int, bracket: int) -> int:
+    """Offset of a minus sign that makes the number at ``a`` negative ("-3", "-(3.5)", "negative 3"), or -1."""
+    j = a - 1
+    while j >= 0 and s[j] in " \t":
+        j -= 1
+    if j >= 0 and s[j] == "-":
+        if j > 0 and ((s[j - 1].isascii() and s[j - 1].isalnum()) or s[j - 1] in ")._%"):
+            return -1  # "a-3", "5%-3": not a sign
+        if j >= 1 and s[j - 1] == " ":
+            # "5 - 3" inside prose is subtraction, not a sign, when a number directly precedes
+            k = j - 2
+            while k >= 0 and s[k] == " ":
                 k -= 1
-        negative = False
-        if j >= 0 and s[j] == "-":
-            negative = j == 0 or not ((s[j - 1].isascii() and s[j - 1].isalnum()) or s[j - 1] in ")._%")
-            if negative and j >= 1 and s[j - 1] == " ":
-                # "5 - 3" inside prose is subtraction, not a sign, when a number directly precedes
-                k = j - 2
-                while k >= 0 and s[k] == " ":
-                    k -= 1
-                if k >= 0 and (s[k].isdigit() or s[k] == "%"):
-                    negative = False
-        elif open_paren and j >= 1:
-            k = j - 1
-            while k >= 0 and s[k] in " \t":
-                k -= 1
-            if k >= 0 and s[k] == "-":
-                negative = True  # "-(3.5)" reads as negative once
-        if not negative and _NEG_WORD_RE.search(s, max(0, a - 12), a):
-            negative = True
-        percent = s.startswith("百分之", max(0, a - 3))
-        scale = 1.0
-        closed = False
-        if open_paren:
-            cm = _CLOSE_PAREN_RE.match(s, end)
-            if cm is not None:
-                closed, end = True, cm.end()
-        um = _UNIT_RE.match(s, end)
-        if um is not None and um.lastgroup is not None:
-            if um.group("pct"):
-                percent = True
-            elif um.group("bps"):
-                percent = True
-                value, ulp = value / 100.0, ulp / 100.0
-            else:
-                word = um.group("scale").lower()
-                scale = _SCALES.get(word, _SCALES.get(word.rstrip("s"), 1.0))
-                value, ulp = value * scale, ulp * scale
-            end = um.end()
-            pos = max(pos, end)
-        if open_paren and not closed:
-            cm = _CLOSE_PAREN_RE.match(s, end)
-            closed = cm is not None
-        if open_paren and closed:
-            # "(2424)/(7034)" is a fraction, not two negatives
-            k = end
-            while k < n and s[k] in " )":
-                k += 1
-            if not (k < n and s[k] == "/") and not _is_aside(s, j, end):
-                negative = True
-        start = a
-        if negative:
-            value = -value
-            if open_paren:
-                start = j
-            elif j >= 0 and s[j] == "-":
-                start = j
-        year_like = (
-            not exact
-            and not percent
-            and scale == 1.0
-            and (not negative or open_paren)  # "Revenue (2019): 5,230": a year in brackets, not a negative
-            and len(num) == 4
-            and 1900 <= abs(value) <= 2100
-        )
-        text = " ".join(s[start:end].split())
-        if negative and not text.startswith(("-", "(")):
-            text = "-" + text
-        out.append((Quantity(value, 0.0 if exact else ulp, percent, scale, year_like, text), start, end))
-    return out
+            if k >= 0 and (s[k].isdigit() or s[k] == "%"):
+                return -1
+        return j
+    if bracket >= 1:
+        k = bracket - 1
+        while k >= 0 and s[k] in " \t":
+            k -= 1
+        if k >= 0 and s[k] == "-":
+            return k  # "-(3.5)" reads as negative once
+    m = _NEG_WORD_RE.search(s, max(0, a - 12), a)
+    return m.start() if m is not None else -1
+
+
+def _unit_after(s: str, end: int, value: float, ulp: float) -> tuple[float, float, bool, float, int]:
+    """Apply a percent, basis-point or scale word at ``s[end:]``: ``(value, ulp, percent, scale, end)``."""
+    um = _UNIT_RE.match(s, end)
+    if um is None or um.lastgroup is None:
+        return value, ulp, False, 1.0, end
+    if um.group("pct"):
+        return value, ulp, True, 1.0, um.end()
+    if um.group("bps"):
+        return value / 100.0, ulp / 100.0, True, 1.0, um.end()
+    word = um.group("scale").lower()
+    scale = _SCALES.get(word, _SCALES.get(word.rstrip("s"), 1.0))
+    return value * scale, ulp * scale, False, scale, um.end()
 
 
 def _is_aside(s: str, open_at: int, close_end: int) -> bool:
@@ -334,13 +445,169 @@ def _is_aside(s: str, open_at: int, close_end: int) -> bool:
     return _WORD_AFTER_RE.match(s, close_end) is not None
 
 
-def parse_numeric_span(span: str) -> NumericSpan:
-    """Find the quantities of one answer span, in order.
+def _bracket_negative(s: str, bracket: int, end: int) -> bool:
+    """Whether the "(3.5)" opened at ``bracket`` and closed at or after ``end`` is an accounting negative."""
+    k = end
+    while k < len(s) and s[k] in " )":
+        k += 1
+    if k < len(s) and s[k] == "/":
+        return False  # "(2424)/(7034)" is a fraction, not two negatives
+    return not _is_aside(s, bracket, end)
+
+
+def _stated_direction(low: str, start: int, end: int) -> int:
+    """-1/+1 when the clause of the number at ``low[start:end]`` states a fall/rise, else 0 (nearest word wins)."""
+    lo = max(0, start - _DIRECTION_WINDOW)
+    breaks = [m.end() for m in _CLAUSE_BREAK_RE.finditer(low, lo, start)]
+    lo = breaks[-1] if breaks else lo
+    dec = [m.end() for m in _STATED_DECREASE_RE.finditer(low, lo, start)]
+    inc = [m.end() for m in _STATED_INCREASE_RE.finditer(low, lo, start)]
+    if dec or inc:
+        return -1 if (dec[-1] if dec else -1) > (inc[-1] if inc else -1) else 1
+    if _AFTER_DECREASE_RE.match(low, end):
+        return -1
+    if _AFTER_INCREASE_RE.match(low, end):
+        return 1
+    return 0
+
+
+def _read_quantity(s: str, low: str | None, m: re.Match[str]) -> tuple[Quantity, int, int, int] | None:
+    """The quantity whose digits ``m`` found: ``(quantity, start, end, where scanning goes on)``, or None."""
+    token = _number_token(s, m)
+    if token is None:
+        return None
+    a = m.start(1)
+    value, ulp, exact, end = token
+    bracket = _opening_bracket(s, a)
+    minus = _minus_sign(s, a, bracket)
+    negative = minus >= 0
+    closed = False
+    if bracket >= 0:
+        cm = _CLOSE_PAREN_RE.match(s, end)
+        if cm is not None:  # "(3.2)%": the unit comes after the bracket
+            closed, end = True, cm.end()
+    value, ulp, percent, scale, end = _unit_after(s, end, value, ulp)
+    percent = percent or s.startswith("百分之", max(0, a - 3))
+    resume = max(token[3], end)
+    if bracket >= 0 and not negative:
+        closed = closed or _CLOSE_PAREN_RE.match(s, end) is not None  # "(3.2%)"
+        negative = closed and _bracket_negative(s, bracket, end)
+    start = a
+    if negative:
+        value = -value
+        if bracket >= 0:
+            start = bracket
+        elif s[minus] == "-":
+            start = minus
+    year_like = (
+        not exact
+        and not percent
+        and scale == 1.0
+        and (not negative or bracket >= 0)  # "Revenue (2019): 5,230": a year in brackets, not a negative
+        and len(m.group(1)) == 4
+        and 1900 <= abs(value) <= 2100
+    )
+    text = " ".join(s[start:end].split())
+    if negative and not text.startswith(("-", "(")):
+        text = "-" + text
+    direction = _stated_direction(low, a, end) if low is not None else 0
+    return Quantity(value, 0.0 if exact else ulp, percent, scale, year_like, text, direction), start, end, resume
+
+
+def _scan(s: str) -> list[tuple[Quantity, int, int]]:
+    """All quantities in a cleaned span with their (start, end) offsets."""
+    out: list[tuple[Quantity, int, int]] = []
+    low: str | None = s.lower()
+    if not _ANY_DIRECTION_RE.search(low):  # most spans name no direction: skip the search around each number
+        low = None
+    pos = 0
+    while (m := _NUM_RE.search(s, pos)) is not None:
+        pos = m.end(1)
+        got = _read_quantity(s, low, m)
+        if got is not None:
+            quantity, start, end, pos = got
+            out.append((quantity, start, end))
+    return out
+
+
+# --- one span: which of its numbers is the answer ----------------------------------------------------------------
+
+
+def _drop_working_brackets(s: str) -> str:
+    """Remove "(computed as 120 - 100)" after a number: the working shown, not another answer."""
+    if "(" not in s:
+        return s
+
+    def repl(m: re.Match[str]) -> str:
+        inner = m.group(1)
+        if any(c.isdigit() for c in inner) and (_EXPR_OP_RE.search(inner) or _WORKING_WORD_RE.search(inner)):
+            return " "
+        return m.group(0)
+
+    dropped = _WORKING_BRACKET_RE.sub(repl, s)
+    return dropped if any(c.isdigit() for c in dropped) else s
+
+
+def _hedges_and_levels(s: str, scanned: list[tuple[Quantity, int, int]]) -> tuple[bool, set[int]]:
+    """Whether neighbouring numbers are offered as alternatives or a range, and which are "from X to Y" levels."""
+    hedged = False
+    levels: set[int] = set()  # the X and Y of "from X to Y": levels, not the answer
+    for i, ((q1, a1, e1), (q2, a2, _)) in enumerate(zip(scanned, scanned[1:], strict=False)):
+        between = s[e1:a2]
+        if _HEDGE_RE.match(between) and q1.percent == q2.percent and not _equivalent(q1, q2):
+            hedged = True
+        elif _RANGE_RE.match(between):
+            before = s[max(0, a1 - 12) : a1]
+            if _FROM_RE.search(before):
+                levels.update((i, i + 1))
+            elif (
+                not (q1.year_like or q2.year_like)
+                and q1.percent == q2.percent
+                and (
+                    between.strip().lower() not in ("and", "to")
+                    or _BETWEEN_RE.search(before)
+                    or (between.strip().lower() == "to" and not s[:a1].strip(" -(（"))
+                )
+                and not _equivalent(q1, q2)
+            ):
+                hedged = True  # "between 14% and 15%", "14%-15%", "about 14% to 15%": a range is not an answer
+    return hedged, levels
+
+
+def _committed(s: str, kept: list[tuple[Quantity, int, int]]) -> int | None:
+    """Index in ``kept`` of the number the span commits to, when a verb states some of them and not others.
+
+    One number stated by a verb wins ("2019 revenue 120, 2018 revenue 100; the change is 20" → 20); of several,
+    the last one after a conclusion word ("…, so the change was 20"), else the first ("净利润为20万元，上年为15万元").
+    """
+    low = s.lower()
+    stated: list[int] = []
+    concluded: list[int] = []
+    for i, (_, start, _) in enumerate(kept):
+        verbs = list(_COMMIT_RE.finditer(low, max(0, start - _COMMIT_GAP - 12), start))
+        if not verbs:
+            continue
+        gap = low[verbs[-1].end() : start]
+        if len(gap) > _COMMIT_GAP or any(c.isdigit() for c in gap) or _COMPARATIVE_RE.search(gap):
+            continue
+        stated.append(i)
+        if _CONCLUSION_RE.search(low, max(0, verbs[-1].start() - 40), verbs[-1].start()):
+            concluded.append(i)
+    if concluded:
+        return concluded[-1]
+    return stated[0] if stated else None
+
+
+def parse_numeric_span(span: str, *, commit: bool = True) -> NumericSpan:
+    """Find the quantities of one answer span, the committed one first.
 
     Only the part after the last ``=``/``≈`` is used when it holds a number (``8.1/56.0 = 14.46%``); a span
-    that is a pure arithmetic expression (``(1500 - 1234) / 1234``) is evaluated; four-digit years are dropped
-    when other numbers remain. ``hedged`` is set when two different values are offered as alternatives
-    ("12 or 15").
+    that is a pure arithmetic expression (``(1500 - 1234) / 1234``) is evaluated; a bracket after a number that
+    shows the working ("20 (computed as 120 - 100)") is dropped; four-digit years are dropped when other numbers
+    remain, and so are the levels of "from X to Y". When different values remain, the one a verb commits to
+    wins ("2019 revenue 120, 2018 revenue 100; the change is 20" → 20), else the first; with ``commit=False``
+    (a span that starts right after an answer phrase: the phrase has committed to its first number) the first.
+    ``hedged`` is set when different values are offered as alternatives ("12 or maybe 15", "between 14% and 15%").
     """
     s = _clean_for_numbers(span)
     if not s:
@@ -358,38 +625,32 @@ def parse_numeric_span(span: str) -> NumericSpan:
         value = _eval_expression(core.rstrip("%"))
         if value is not None:
             return NumericSpan((Quantity(value, 0.0, pct, text=core),), decrease)
+    s = _drop_working_brackets(s)
     scanned = _scan(s)
     if not scanned:
         return NumericSpan((), decrease)
-    hedged = False
-    context: set[int] = set()  # the X and Y of "from X to Y": levels, not the answer
-    for i, ((q1, a1, e1), (q2, a2, _)) in enumerate(zip(scanned, scanned[1:], strict=False)):
-        between = s[e1:a2]
-        if _HEDGE_RE.match(between) and q1.percent == q2.percent and not _equivalent(q1, q2):
-            hedged = True
-        elif _RANGE_RE.match(between):
-            before = s[max(0, a1 - 12) : a1]
-            if _FROM_RE.search(before):
-                context.update((i, i + 1))
-            elif (
-                not (q1.year_like or q2.year_like)
-                and q1.percent == q2.percent
-                and (
-                    between.strip().lower() not in ("and", "to")
-                    or _BETWEEN_RE.search(before)
-                    or (between.strip().lower() == "to" and not s[:a1].strip(" -(（"))
-                )
-                and not _equivalent(q1, q2)
-            ):
-                hedged = True  # "between 14% and 15%", "14%-15%", "about 14% to 15%": a range is not an answer
-    quantities = tuple(q for i, (q, _, _) in enumerate(scanned) if i not in context) or tuple(q for q, _, _ in scanned)
-    if len(quantities) > 1 and any(not q.year_like for q in quantities):
-        quantities = tuple(q for q in quantities if not q.year_like)
+    hedged, levels = _hedges_and_levels(s, scanned)
+    kept = [x for i, x in enumerate(scanned) if i not in levels] or scanned
+    if len(kept) > 1 and any(not q.year_like for q, _, _ in kept):
+        kept = [x for x in kept if not x[0].year_like]
+    quantities = tuple(q for q, _, _ in kept)
+    if (
+        commit
+        and len(quantities) > 1
+        and not hedged
+        and not all(_equivalent(quantities[0], q) for q in quantities[1:])
+    ):
+        i = _committed(s, kept)
+        if i is not None and i > 0:
+            chosen = quantities[i]
+            # the committed value and its restatements ("20, i.e. 20%"), nothing else
+            quantities = (chosen, *(q for j, q in enumerate(quantities) if j != i and _equivalent(chosen, q)))
     return NumericSpan(quantities, decrease, hedged)
 
 
+@lru_cache(maxsize=4096)  # the same gold is graded for every sampled response
 def parse_reference(reference: str | float | int) -> Quantity | None:
-    """Parse a gold answer: numbers keep exact precision, strings keep their written precision."""
+    """Parse a gold answer: a number is exact, a string keeps its written precision (see the module docstring)."""
     if isinstance(reference, bool):
         return None
     if isinstance(reference, int | float):
@@ -398,179 +659,170 @@ def parse_reference(reference: str | float | int) -> Quantity | None:
     span = parse_numeric_span(str(reference))
     if not span.quantities:
         return None
-    return span.quantities[0]
+    return replace(span.quantities[0], direction=0)  # a gold's words ("decrease of 3") do not restate its sign
 
 
-@lru_cache(maxsize=4096)  # the same question is graded for every sampled response
-def question_asks_ratio(question: str | None) -> bool:
-    """True when the question asks for a percentage, ratio, rate, share, growth or margin."""
-    return bool(question) and _PERCENT_Q_RE.search(question) is not None  # type: ignore[arg-type]
+# --- comparing two quantities -------------------------------------------------------------------------------------
 
 
-def _close(p: float, pu: float, r: float, ru: float, rel_tol: float, allow_round: bool) -> str | None:
+def _close(p: float, r: float, rel_tol: float, decimals: int | None = None) -> str | None:
+    """The precision rule of the module docstring: ``equal``, ``within_rel_tol``, ``stated_decimals`` or None."""
     d = abs(p - r)
     if d <= 1e-9 * max(1.0, abs(r)):
         return "equal"
-    if r != 0 and d <= rel_tol * abs(r):
+    if d <= rel_tol * max(abs(p), abs(r)) * (1 + 1e-9):
         return "within_rel_tol"
-    if not allow_round:
-        return None
-    if r == 0:
-        return "rounded" if pu > 0 and d <= pu / 2 * (1 + 1e-9) else None
-    u = max(pu, ru)
-    if u > 0 and d <= u / 2 * (1 + 1e-9) + 1e-15:
-        # the reference's own coarser precision decides alone; a coarser prediction must stay close too
-        if ru >= pu or d <= ROUNDING_MAX_REL * abs(r):
-            return "rounded"
+    if decimals is not None:
+        unit = 10.0**-decimals
+        # only a gold written at that precision (0.01 "to two decimal places"), never a finer one (0.1446)
+        if abs(r - round(r, decimals)) <= 1e-9 * max(1.0, abs(r)) and abs(p - r) <= unit / 2 * (1 + 1e-9):
+            return "stated_decimals"
     return None
 
 
+def _restates(p: float, pu: float, r: float, ru: float) -> bool:
+    """Whether two written values are one value restated: equal at the coarser one's written precision."""
+    d = abs(p - r)
+    return d <= max(pu, ru) / 2 * (1 + 1e-9) + 1e-12 or d <= GUESSED_UNIT_REL_TOL * max(abs(p), abs(r))
+
+
 def _equivalent(a: Quantity, b: Quantity) -> bool:
-    """Whether two written quantities state the same value (``0.3446`` and ``34.46%``)."""
+    """Whether two written quantities restate one value ("0.3446 (34.46%)", "14.46% or 0.1446").
+
+    Stricter than a match: "between 14.4% and 14.5%" offers two values, though they are within 1% of each other.
+    """
     if a.percent == b.percent:
-        if _close(a.value, a.ulp, b.value, b.ulp, DEFAULT_REL_TOL, True) is not None:
-            return True
         # "14.46 or 0.1446": a percent number and its ratio
-        return (
-            any(
-                _close(x.value / 100, x.ulp / 100, y.value, y.ulp, DEFAULT_REL_TOL, True) is not None
-                for x, y in ((a, b), (b, a))
-            )
-            and not a.percent
+        return _restates(a.value, a.ulp, b.value, b.ulp) or (
+            not a.percent and any(_restates(x.value / 100, x.ulp / 100, y.value, y.ulp) for x, y in ((a, b), (b, a)))
         )
     pa, pb = (a, b) if a.percent else (b, a)
-    return _close(pa.value / 100, pa.ulp / 100, pb.value, pb.ulp, DEFAULT_REL_TOL, True) is not None
+    return _restates(pa.value / 100, pa.ulp / 100, pb.value, pb.ulp)
+
+
+# One way to read a prediction against the gold: (p, r, name, whether it keeps the stated units). A reading that
+# guesses an unwritten unit holds to GUESSED_UNIT_REL_TOL and never to a question's stated decimals.
+_Reading = tuple[float, float, str, bool]
+
+
+def _percent_readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> list[_Reading]:
+    """Percent versus ratio: ``14.46%`` ≡ 0.1446; a bare number is scaled by 100 only with a percent cue."""
+    P, R = pred.value, ref.value
+    if pred.percent and ref.percent:
+        return [(P, R, "percent", True)]
+    if pred.percent:
+        out = [(P / 100, R, "percent_as_ratio", True)]
+        if facts.percent_units:  # "68.9%" for a gold in percent units (68.9)
+            out.append((P, R, "percent_units", True))
+        return out
+    if ref.percent:
+        return [(P, R / 100, "ratio_as_percent", True), (P, R, "percent_units", True)]
+    out = [(P, R, "plain", True)]
+    if facts.ratio:  # the question is the percent cue: a bare 14.46 for 0.1446, a bare 0.1446 for 14.46
+        if abs(R) < 10:
+            out.append((P / 100, R, "percent_number_as_ratio", True))
+        if abs(P) < 10:
+            out.append((P * 100, R, "ratio_as_percent_number", True))
+    return out
+
+
+def _scale_readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> list[_Reading]:
+    """Scale words: "$94 million" ≡ a bare 94 (a table in millions); "94,000,000" ≡ 94 only (near) exactly."""
+    P, R = pred.value, ref.value
+    out: list[_Reading] = []
+    unit = facts.unit
+    if pred.scale > 1 and ref.scale == 1 and not ref.percent:
+        if unit:  # the question names the gold's unit: "1229.5 thousand" is not 1,229.5 "in millions"
+            out.append((P / unit, R, "question_unit", unit <= pred.scale))
+        else:  # a unit above the written scale ("9400万" for a gold of 94 in millions) is a guess
+            out += [(P / u, R, f"gold_in_units_of_{u:g}", u <= pred.scale) for u in _IMPLIED_UNITS]
+    elif ref.scale > 1 and pred.scale == 1 and not pred.percent:
+        out += [(P, R / u, f"prediction_in_units_of_{u:g}", u <= ref.scale) for u in _IMPLIED_UNITS]
+    if pred.scale == 1 and ref.scale == 1 and not pred.percent and not ref.percent:
+        if unit:
+            out.append((P / unit, R, "question_unit", True))
+        elif abs(P) >= 1e3 and pred.ulp >= 1:
+            # "94,000,000" for a gold of 94 from a table "in millions": whole powers of 1000 only (so 1200 is
+            # never 12), held close, since nothing says which unit the table used
+            out += [(P / u, R, f"full_figure_of_{u:g}", False) for u in (1e3, 1e6, 1e9)]
+    return out
+
+
+def _readings(pred: Quantity, ref: Quantity, facts: QuestionFacts) -> Iterator[_Reading]:
+    """Percent readings first, scale readings only when those fail (they are rarer and cost more)."""
+    yield from _percent_readings(pred, ref, facts)
+    yield from _scale_readings(pred, ref, facts)
+
+
+def _signs(pred: Quantity, p: float, r: float, facts: QuestionFacts, decrease_word: bool) -> list[tuple[float, str]]:
+    """The signed values the prediction may stand for, with the reason added to the reading's name.
+
+    A fall stated in the number's clause makes a positive number negative ("a decrease of 3" is -3), except
+    that a question about a fall may take its size (3); a stated rise keeps it positive. Without a stated
+    direction, a fall word elsewhere in the span or a question asking for the size of a fall lets a positive
+    answer stand for a negative gold, and a question about a fall lets a negative answer stand for its size.
+    """
+    if p > 0 and pred.direction < 0:
+        out = [(-p, "+stated_decrease")]
+        if facts.decrease or facts.size_of_decrease:
+            out.append((p, "+size_of_decrease"))
+        return out
+    out = [(p, "")]
+    if p > 0 and r < 0 and pred.direction == 0:
+        if decrease_word:
+            out.append((-p, "+decrease_word"))
+        if facts.size_of_decrease:
+            out.append((-p, "+size_of_decrease"))
+    if p < 0 and r > 0 and facts.decrease:
+        out.append((-p, "+decrease_question"))
+    return out
 
 
 def compare_quantities(
     pred: Quantity,
     ref: Quantity,
+    facts: QuestionFacts = NO_QUESTION,
     *,
     rel_tol: float = DEFAULT_REL_TOL,
-    ratio_question: bool = False,
     decrease_word: bool = False,
-    decrease_question: bool = False,
-    question_unit: float | None = None,
-    percent_units_ok: bool = True,
-    decrease_asked: bool = False,
-    increase_word: bool = False,
 ) -> str | None:
-    """Return how ``pred`` matches ``ref`` (a short reason) or ``None`` when it does not.
+    """Return how ``pred`` matches ``ref`` (a short reason such as ``percent_as_ratio:rounded``) or ``None``.
 
     Args:
-        pred: The predicted quantity.
+        pred: The predicted quantity (its ``direction`` is the fall/rise its clause states).
         ref: The gold quantity.
-        rel_tol: Relative tolerance on top of the rounding rule.
-        ratio_question: The question asks for a percentage or ratio, so a bare ``14.46`` may mean 14.46%.
-        decrease_word: The answer span says "decrease"/"下降", so a positive number may stand for a negative.
-        decrease_question: The question asks for a decrease, so a negative answer may stand for a positive gold.
-        question_unit: The question states the unit of the gold ("in millions" → 1e6).
-        percent_units_ok: A bare gold may be in percent units (68.9 for "68.9%"); false when the question asks
-            for something that is not a percentage (see :func:`question_allows_percent_units`).
-        decrease_asked: The question asks for the size of a decrease ("by what percentage did X decrease"),
-            so a positive answer may stand for a negative gold (FinQA computes new - old), unless the answer
-            says it increased (``increase_word``).
-        increase_word: The answer says "increase"/"rose"/"增长" next to its number.
+        facts: What the question says (:func:`question_facts`); the default is "no question".
+        rel_tol: Relative tolerance, of the larger number.
+        decrease_word: The answer span names a fall somewhere ("net loss of 12.3"), so a positive number may
+            stand for a negative gold.
     """
-    P, Pu, R, Ru = pred.value, pred.ulp, ref.value, ref.ulp
-    ref_fraction = 0 < abs(R) < 1
-    pairs: list[tuple[float, float, float, float, str, bool]] = []
-    if pred.percent and ref.percent:
-        pairs.append((P, Pu, R, Ru, "percent", True))
-    elif pred.percent:
-        pairs.append((P / 100, Pu / 100, R, Ru, "percent_as_ratio", True))
-        # "68.9%" for a gold written in percent units (68.9); never by rounding onto a fraction gold
-        if percent_units_ok:
-            pairs.append((P, Pu, R, Ru, "percent_units", abs(R) >= 1))
-    elif ref.percent:
-        pairs.append((P, Pu, R / 100, Ru / 100, "ratio_as_percent", True))
-        pairs.append((P, Pu, R, Ru, "percent_units", abs(P) >= 1))
-    else:
-        pairs.append((P, Pu, R, Ru, "plain", True))
-        if ratio_question:
-            if abs(R) < 10:
-                pairs.append((P / 100, Pu / 100, R, Ru, "percent_number_as_ratio", True))
-            if abs(P) < 10:
-                pairs.append((P * 100, Pu * 100, R, Ru, "ratio_as_percent_number", True))
-        elif ref_fraction:
-            pairs.append((P / 100, Pu / 100, R, Ru, "percent_number_as_ratio", True))
-    # a unit above the written scale ("9400万" for a gold of 94 in millions) must match without rounding
-    if pred.scale > 1 and ref.scale == 1 and not ref.percent and question_unit:
-        # the question names the gold's unit ("in millions"): "1229.5 thousand" is not 1,229.5 million
-        pairs.append((P / question_unit, Pu / question_unit, R, Ru, "question_unit", question_unit <= pred.scale))
-    elif pred.scale > 1 and ref.scale == 1 and not ref.percent:
-        for unit in _IMPLIED_UNITS:
-            pairs.append((P / unit, Pu / unit, R, Ru, f"gold_in_units_of_{unit:g}", unit <= pred.scale))
-    elif ref.scale > 1 and pred.scale == 1 and not pred.percent:
-        for unit in _IMPLIED_UNITS:
-            pairs.append((P, Pu, R / unit, Ru / unit, f"prediction_in_units_of_{unit:g}", unit <= ref.scale))
-    if pred.scale == 1 and ref.scale == 1 and not pred.percent and not ref.percent:
-        if question_unit:
-            pairs.append((P / question_unit, Pu / question_unit, R, Ru, "question_unit", True))
-        elif abs(P) >= 1e3 and Pu >= 1:
-            # "94,000,000" for a gold of 94 from a table "in millions": whole powers of 1000 only (so 1200 is
-            # never 12), and only exactly (no rounding), since nothing says which unit the table used
-            for unit in (1e3, 1e6, 1e9):
-                pairs.append((P / unit, 0.0, R, Ru, f"full_figure_of_{unit:g}", False))
-    for p, pu, r, ru, how, allow_round in pairs:
-        hit = _close(p, pu, r, ru, rel_tol, allow_round)
-        if hit is None and decrease_word and p > 0 and r < 0:
-            hit = _close(-p, pu, r, ru, rel_tol, allow_round)
-            how += "+decrease_word"
-        if hit is None and decrease_question and p < 0 and r > 0:
-            hit = _close(-p, pu, r, ru, rel_tol, allow_round)
-            how += "+decrease_question"
-        if hit is None and decrease_asked and not increase_word and p > 0 and r < 0:
-            hit = _close(-p, pu, r, ru, rel_tol, allow_round)
-            how += "+size_of_decrease"
-        if hit is not None:
-            return f"{how}:{hit}"
+    for p, r, how, stated_units in _readings(pred, ref, facts):
+        tol = rel_tol if stated_units else min(rel_tol, GUESSED_UNIT_REL_TOL)
+        for signed, why in _signs(pred, p, r, facts, decrease_word):
+            hit = _close(signed, r, tol, facts.decimals if stated_units else None)
+            if hit is not None:
+                return f"{how}{why}:{hit}"
     return None
 
 
-@lru_cache(maxsize=4096)
-def question_unit(question: str | None) -> float | None:
-    """The unit a question states for its answer ("in millions" → 1e6), if any."""
-    if not question:
-        return None
-    m = _QUESTION_UNIT_RE.search(question)
-    if m is None:
-        return None
-    word = next(g for g in m.groups() if g)
-    return _QUESTION_UNITS.get(word.lower())
+def with_direction(quantity: Quantity, direction: int) -> Quantity:
+    """``quantity`` with a direction from its context ("decreased by \\boxed{7.1\\%}") unless it states its own."""
+    return quantity if quantity.direction or not direction else replace(quantity, direction=direction)
 
 
-@lru_cache(maxsize=4096)
-def question_allows_percent_units(question: str | None) -> bool:
-    """Whether a bare gold may be a percentage without its sign: no question given, or one asking for a percent."""
-    return question is None or _PERCENT_UNITS_Q_RE.search(question) is not None
+def context_direction(before: str, after: str = "") -> int:
+    """-1/+1 when the words just before (or right after) an answer's box state a fall/rise, else 0.
 
-
-@lru_cache(maxsize=4096)
-def decrease_asked(question: str | None) -> bool:
-    """True when the question asks for the size of a fall ("by how much did X decline"), not a signed change."""
-    return (
-        bool(question)
-        and _DECREASE_ASK_RE.search(question) is not None  # type: ignore[arg-type]
-        and _SIGNED_ASK_RE.search(question) is None  # type: ignore[arg-type]
-    )
-
-
-def context_direction(text: str) -> tuple[bool, bool]:
-    """``(decrease, increase)`` words in the text around an answer (the line holding a box)."""
-    dec = _DECREASE_CTX_RE.search(text.lower()) is not None
-    return dec, not dec and says_increase(text)
-
-
-def says_increase(text: str) -> bool:
-    """Whether an answer says its number is a rise ("increased by 7.1%", "增长7.1%")."""
-    return _INCREASE_RE.search(text.lower()) is not None
-
-
-@lru_cache(maxsize=4096)
-def decrease_question(question: str | None) -> bool:
-    """True when the question asks for a decrease/decline (so "-5%" can answer "by how much did it fall")."""
-    return bool(question) and _DECREASE_Q_RE.search(question) is not None  # type: ignore[arg-type]
+    "Operating expenses decreased by \\boxed{7.1\\%}" → -1; "\\boxed{5\\%} higher" → +1.
+    """
+    low = before.rstrip(" \t$\\([{*").lower()
+    direction = _stated_direction(low, len(low), len(low))
+    if direction:
+        return direction
+    tail = after.lstrip("$\\)]}*").lower()
+    if _AFTER_DECREASE_RE.match(tail):
+        return -1
+    return 1 if _AFTER_INCREASE_RE.match(tail) else 0
 
 
 # --- Chinese numerals: a fallback for answers with no Arabic digits ("百分之十四点四六", "三千五百万元") ---

@@ -35,6 +35,7 @@ from finr1_core.formats.exams import (
     read_fineval,
     read_tfns,
     tfns_item,
+    tfns_items,
 )
 from finr1_core.formats.fincuge import TASKS as FINCUGE_TASKS
 from finr1_core.formats.fincuge import read_fincuge, read_fincuge_file
@@ -52,7 +53,16 @@ from finr1_core.formats.instruct import (
     read_finpee,
 )
 from finr1_core.formats.pot import ProgramError, evaluate_program
-from finr1_core.formats.records import ConvTurn, FinQARecord, Item, format_number, gold_text, report_page
+from finr1_core.formats.records import (
+    ConvTurn,
+    FinQARecord,
+    Item,
+    display_gold,
+    format_number,
+    gold_number,
+    gold_text,
+    report_page,
+)
 
 __all__ = [
     "FINCUGE_TASKS",
@@ -71,7 +81,9 @@ __all__ = [
     "fi500k_item",
     "fi500k_split",
     "financeqt_item",
+    "display_gold",
     "format_number",
+    "gold_number",
     "gold_text",
     "load_convfinqa",
     "load_finqa",
@@ -95,5 +107,6 @@ __all__ = [
     "read_tfns",
     "report_page",
     "tfns_item",
+    "tfns_items",
     "tokens",
 ]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from finr1_core.errors import InputError
 from finr1_core.formats._io import read_csv, read_json, require_columns
+from finr1_core.formats.instruct import content_id
 from finr1_core.formats.records import Item
 
 LETTERS = ("A", "B", "C", "D", "E", "F")
@@ -43,15 +46,29 @@ def tfns_item(text: object, label: object, item_id: str, where: str) -> Item:
     )
 
 
+def tfns_items(stem: str, rows: Iterable[tuple[str, object, object]]) -> list[Item]:
+    """TFNS items from ``(where, text, label)`` rows, with ids from the tweet's text, not its row position.
+
+    The id is ``<stem>-<first 12 hex digits of the SHA-256 of the normalised text>``, so a copy of the split in
+    another row order (a shuffled export, the Hub's parquet) gives every tweet the same id and ``--ids-from``
+    picks the same tweets. A text seen again gets ``-2``, ``-3``, … in the order met (sent_valid has none).
+    """
+    seen: Counter[str] = Counter()
+    items = []
+    for where, text, label in rows:
+        base = f"{stem}-{content_id(text if isinstance(text, str) else '', length=12)}"
+        seen[base] += 1
+        item_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
+        items.append(tfns_item(text, label, item_id, where))
+    return items
+
+
 def read_tfns(path: Path) -> list[Item]:
-    """Read a TFNS CSV (header ``text,label``); ids are ``<file stem>-<row index>``."""
+    """Read a TFNS CSV (header ``text,label``); ids come from each tweet's text (:func:`tfns_items`)."""
     path = Path(path)
     header, rows = read_csv(path, encoding="utf-8")
     require_columns(path, header, ["text", "label"])
-    return [
-        tfns_item(row["text"], row["label"], f"{path.stem}-{i}", f"{path} line {line}")
-        for i, (line, row) in enumerate(rows)
-    ]
+    return tfns_items(path.stem, ((f"{path} line {line}", row["text"], row["label"]) for line, row in rows))
 
 
 def load_tfns(path: Path, split: str = "valid") -> list[Item]:

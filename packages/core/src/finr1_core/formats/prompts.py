@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Literal
 
 from finr1_core.formats.exams import TFNS_NAMES
+from finr1_core.formats.fineva import FINEVA_TEMPLATES
 from finr1_core.formats.records import ConvTurn, FinQARecord, Item
 from finr1_core.formats.tables import table_to_html, table_to_python, table_to_text
 
@@ -256,8 +257,25 @@ def tfns_eval(item: Item, variant: str = "faithful") -> list[dict[str, str]]:
     return _user(_join(TFNS_TASK, _tfns_body(item.question), _TFNS_REQUIREMENTS))
 
 
+def ant_finance_eval(item: Item, variant: str = "faithful") -> list[dict[str, str]]:
+    """Ant_Finance: the task wrapped in Fin-Eva's own instruction for it (:mod:`finr1_core.formats.fineva`).
+
+    The rows hold a bare utterance and options, or a statement with "请回答是或否" at best; Fin-Eva's harness sends
+    each task with its role, field labels and what to answer, and so does finr1, so scores compare with Fin-Eva's.
+    A task Fin-Eva has no instruction for is sent as it is (:func:`as_is_eval`).
+    """
+    _check_variant(variant)
+    template = FINEVA_TEMPLATES.get(str(item.meta.get("task", "")))
+    if template is None:
+        return as_is_eval(item, variant)
+    # Fin-Eva fills a missing field with "/" (its loader's default), so an absent option reads as it does there
+    fields = {"question": item.question, "context": item.context or "/"}
+    fields.update({letter: (item.choices or {}).get(letter, "/") for letter in "ABCDE"})
+    return _user(template.format_map(fields))
+
+
 def as_is_eval(item: Item, variant: str = "faithful") -> list[dict[str, str]]:
-    """The instruction as it is (Ant_Finance with its options, Finance-Instruct-500k, FinanceQT)."""
+    """The instruction as it is (Finance-Instruct-500k, FinanceQT; Ant_Finance tasks Fin-Eva does not wrap)."""
     _check_variant(variant)
     body = _choice_body(item)
     if item.answer_type == "boolean":

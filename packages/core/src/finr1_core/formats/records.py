@@ -24,7 +24,11 @@ def report_page(text: str) -> str:
 
 
 def format_number(value: float) -> str:
-    """Format a gold number compactly: at most 5 decimals (the official FinQA rounding), no trailing zeros."""
+    """Format a number compactly for display: at most 5 decimals (the official FinQA rounding), no trailing zeros.
+
+    Not for golds: "3" would read as 3 ± 0.5 to a grader that takes precision from the written digits; golds go
+    through :func:`gold_number`.
+    """
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -35,22 +39,48 @@ def format_number(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+#: Decimals of an executed gold: FinQA's official evaluator compares ``round(result, 5)`` with ``exe_ans``.
+GOLD_DECIMALS = 5
+
+
+def gold_number(value: float) -> str:
+    """An executed gold as text with all :data:`GOLD_DECIMALS` decimals kept (3.0 → ``3.00000``).
+
+    The stored golds of FinQA and ConvFinQA are floats rounded to 5 decimals, so that is their precision; the
+    trailing zeros are what tells :mod:`finr1_core.answers` that a gold of 3.0 is exact and not "3" (half a
+    unit, ±0.5). Stripping them made 2.6 a right answer for a gold of 3.0 and 0.06 for 0.1.
+    """
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{round(value, GOLD_DECIMALS):.{GOLD_DECIMALS}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def display_gold(text: str) -> str:
+    """A gold for a reader, not a grader: ``3.00000`` → ``3`` (dialogue history in a prompt, a report)."""
+    try:
+        return format_number(float(text))
+    except ValueError:
+        return text
+
+
 def gold_text(value: Any) -> tuple[str, str]:
     """Normalise an executed gold answer into ``(reference text, answer_type)``.
 
-    Numbers (or numeric strings) become ``numeric``; ``yes``/``no`` (or booleans) become ``boolean``.
-    Raises ``ValueError`` for anything else so the caller can name the row.
+    Numbers (or numeric strings) become ``numeric`` written by :func:`gold_number` (``3.00000``, ``0.14464``);
+    ``yes``/``no`` (or booleans) become ``boolean``. Raises ``ValueError`` for anything else so the caller can
+    name the row.
     """
     if isinstance(value, bool):
         return ("yes" if value else "no"), "boolean"
     if isinstance(value, int | float):
-        return format_number(float(value)), "numeric"
+        return gold_number(float(value)), "numeric"
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in ("yes", "no"):
             return text.lower(), "boolean"
         try:
-            return format_number(float(text.replace(",", ""))), "numeric"
+            return gold_number(float(text.replace(",", ""))), "numeric"
         except ValueError:
             pass
     raise ValueError(f"not a number or yes/no: {value!r}")
@@ -116,8 +146,11 @@ class ConvTurn:
 
     @property
     def history(self) -> list[tuple[str, str]]:
-        """Earlier ``(question, gold answer)`` pairs."""
-        return list(zip(self.questions[: self.turn], self.answers[: self.turn], strict=True))
+        """Earlier ``(question, gold answer)`` pairs, the answers as a reader writes them (``120``, not ``120.00000``)."""
+        return [
+            (q, display_gold(a) if kind == "numeric" else a)
+            for q, a, kind in zip(self.questions[: self.turn], self.answers, self.answer_types, strict=False)
+        ]
 
     @property
     def page(self) -> str:

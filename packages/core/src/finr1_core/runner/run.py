@@ -49,6 +49,15 @@ logger = logging.getLogger(__name__)
 _RETRY_STATUS = {408, 429}  # 408 is the server's own request timeout; all other 4xx are final
 
 
+class _Refused(Exception):
+    """A 401/402/403: the failed result to write, and the error that stops the run."""
+
+    def __init__(self, result: ChatResult, error: Exception) -> None:
+        super().__init__(str(error))
+        self.result = result
+        self.error = error
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Raised by :func:`run_chat` after a clean stop on Ctrl-C; ``summary`` holds the counts so far."""
 
@@ -242,7 +251,13 @@ class _Run:
                     return
                 key = (request.item_id, request.sample_index)
                 try:
-                    result = await self.call(client, request)
+                    try:
+                        result = await self.call(client, request)
+                    except _Refused as refused:
+                        # The refused call is written like any failure (and on_result sees it, so a caller may
+                        # raise its own message first); then the whole run stops: no further request can work.
+                        self.record(refused.result)
+                        raise refused.error from None
                     if result is not None:  # None: stopped while waiting to retry; sent again on resume
                         self.record(result)
                 finally:
@@ -317,7 +332,9 @@ class _Run:
             result = _parse_result(request, response, self.parse, latency, attempt)
             return result if isinstance(result, ChatResult) else (result, None, False)
         if response.status in AUTH_STATUSES:
-            raise auth_error(self.endpoint, self.url, response.status, response.body)
+            error = f"HTTP {response.status}: {_snippet(response.body)}"
+            failure = _failure(request, error, attempt, latency)
+            raise _Refused(failure, auth_error(self.endpoint, self.url, response.status, response.body))
         error = f"HTTP {response.status}: {_snippet(response.body)}"
         if response.status < 500 and response.status not in _RETRY_STATUS:
             return error, None, True  # other 4xx: the request itself is wrong, retrying cannot help
@@ -508,8 +525,9 @@ def run_chat(
     ``Retry-After`` in seconds or as an HTTP date) cover connection errors, timeouts, malformed 200
     bodies, 408, 429 and 5xx; other 4xx fail at once. A call that still fails is written with its
     ``error``, never dropped. 401, 402 and 403 stop the whole run at once with
-    :class:`~finr1_core.errors.AuthError` (every further request would be refused the same way);
-    nothing is written for the refused call, so a run with a fixed key sends it again.
+    :class:`~finr1_core.errors.AuthError` (every further request would be refused the same way):
+    the refused call is written as a failure (``on_result`` sees it) and sent again by a run with the
+    fixed key; requests in flight are abandoned and sent again too.
 
     Ctrl-C stops taking requests and waits for the in-flight ones to be written (a second Ctrl-C
     abandons them), then raises :class:`RunInterrupted` (a ``KeyboardInterrupt``).

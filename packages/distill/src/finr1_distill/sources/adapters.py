@@ -13,7 +13,7 @@ from finr1_core.formats import prompts
 from finr1_core.formats._io import iter_jsonl, read_json_list
 from finr1_core.formats.convfinqa import SPLIT_FILES as CONVFINQA_FILES
 from finr1_core.formats.convfinqa import load_convfinqa
-from finr1_core.formats.exams import TFNS_SPLIT_FILES, load_tfns, read_ant_finance, read_financeiq, tfns_item
+from finr1_core.formats.exams import TFNS_SPLIT_FILES, load_tfns, read_ant_finance, read_financeiq, tfns_items
 from finr1_core.formats.fincuge import TASKS as FINCUGE_TASKS
 from finr1_core.formats.fincuge import fincuge_tasks_in, get_task
 from finr1_core.formats.finqa import SPLIT_FILES as FINQA_FILES
@@ -132,10 +132,15 @@ class TFNSSource(SourceAdapter):
 
     def read_hub(self, repo_id: str, split: str) -> Iterator[SourceItem]:
         stem = TFNS_SPLIT_FILES[split].removesuffix(".csv")
-        for i, (where, row) in enumerate(hub_rows(repo_id, "validation" if split == "valid" else split)):
-            if "text" not in row or "label" not in row:
-                raise InputError(f"{where}: missing column 'text' or 'label'")
-            yield self.item(tfns_item(row["text"], row["label"], f"{stem}-{i}", where))
+
+        def rows() -> Iterator[tuple[str, object, object]]:
+            for where, row in hub_rows(repo_id, "validation" if split == "valid" else split):
+                if "text" not in row or "label" not in row:
+                    raise InputError(f"{where}: missing column 'text' or 'label'")
+                yield where, row["text"], row["label"]
+
+        # ids from content, as read_tfns gives them for the CSV (so Hub and local copies agree in any row order)
+        yield from (self.item(it) for it in tfns_items(stem, rows()))
 
 
 # A row of column names (ASCII identifiers only, e.g. ["trainingSourceData", "Sentiment"]) where data rows hold

@@ -9,7 +9,7 @@ from finr1_core.errors import InputError
 from finr1_core.formats import prompts
 from finr1_core.formats.convfinqa import SPLIT_FILES as CONVFINQA_FILES
 from finr1_core.formats.convfinqa import load_convfinqa
-from finr1_core.formats.exams import read_ant_finance, read_financeiq, read_fineval, read_tfns, tfns_item
+from finr1_core.formats.exams import read_ant_finance, read_financeiq, read_fineval, read_tfns, tfns_items
 from finr1_core.formats.fincuge import TASKS as FINCUGE_TASKS
 from finr1_core.formats.fincuge import read_fincuge
 from finr1_core.formats.finqa import SPLIT_FILES as FINQA_FILES
@@ -102,7 +102,8 @@ class AntFinance(Benchmark):
     layout = "ant_finance/Ant/<ability>/<task>.csv (UTF-8 with BOM)"
 
     def read_local(self, path: Path, variant: str) -> list[BenchItem]:
-        return [_item(it, prompts.as_is_eval(it, variant)) for it in read_ant_finance(path, labelled=True)]
+        # each task in Fin-Eva's own instruction for it, as Fin-Eva's harness sends it
+        return [_item(it, prompts.ant_finance_eval(it, variant)) for it in read_ant_finance(path, labelled=True)]
 
 
 class TFNS(Benchmark):
@@ -120,13 +121,14 @@ class TFNS(Benchmark):
         return [_item(it, prompts.tfns_eval(it, variant)) for it in read_tfns(file)]
 
     def read_hub(self, repo_id: str, variant: str) -> list[BenchItem]:
-        items = []
-        for i, (where, row) in enumerate(hub_rows(repo_id, "validation")):
-            if "text" not in row or "label" not in row:
-                raise InputError(f"{where}: missing column 'text' or 'label'")
-            it = tfns_item(row["text"], row["label"], f"sent_valid-{i}", where)
-            items.append(_item(it, prompts.tfns_eval(it, variant)))
-        return items
+        def rows():
+            for where, row in hub_rows(repo_id, "validation"):
+                if "text" not in row or "label" not in row:
+                    raise InputError(f"{where}: missing column 'text' or 'label'")
+                yield where, row["text"], row["label"]
+
+        # ids from the tweet's text, as for the CSV: the Hub copy and a local copy in any order pick the same tweets
+        return [_item(it, prompts.tfns_eval(it, variant)) for it in tfns_items("sent_valid", rows())]
 
 
 class FinanceInstruct500k(Benchmark):
