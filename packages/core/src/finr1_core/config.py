@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -162,7 +162,7 @@ def _container(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] 
 
 
 def _unknown_key_message(
-    model: type[BaseModel], errors: list[Mapping[str, Any]], source: str, path: Path | None
+    model: type[BaseModel], errors: Sequence[Mapping[str, Any]], source: str, path: Path | None
 ) -> str:
     import difflib
 

@@ -133,7 +133,8 @@ def parse_completions_response(data: Any) -> Reply:
     choices = data.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        raw_message = choice.get("message")
+        message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
         text = choice.get("text")
         if text is None:
             text = message.get("content")
