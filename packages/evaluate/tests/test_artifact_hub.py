@@ -105,7 +105,7 @@ def test_run_writes_the_artifact_to_the_hub_with_data_and_model_revisions(ev, hu
     tfns = evaluation["benchmarks"]["tfns"]
     assert tfns["data_revision"] == data_sha and tfns["accuracy"] == 100.0
     assert sorted(tfns["sampled_ids"]) == sorted(it.id for it in items)
-    assert lineage["config"]["judge"]["base_url"] is None and lineage["config"]["system_prompt"] is None
+    assert lineage["config"]["judge"]["base_url"] == "" and lineage["config"]["system_prompt"] is None
     assert not any(finr1_cache.glob("work/*"))  # the work dir went with the final commit
 
     # plain datasets reads the benchmark split at the branch

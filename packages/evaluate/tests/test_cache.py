@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from finr1_core.testing.fake_openai import FakeOpenAIServer
 from finr1_evaluate.benchmarks import get_benchmark
@@ -117,8 +117,10 @@ def test_too_few_usable_generations_fail_without_lineage_and_resume(ev, tmp_path
     with FakeOpenAIServer(script, model=MODEL, fault_fn=fault) as server:
         assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "tfns: only 5 of 8 generations are usable" in err and "min_usable.generations" in err
-    assert "HTTP 500" in err and "run the same command again" in err
+    # core's check_usable: the counts, why (with an example), nothing written, where the paid calls are kept
+    assert "only 5 of 8 model answers on tfns were usable (62%, below --min-usable 90%)" in err
+    assert "request_failed 3 (e.g. HTTP 500" in err and "nothing was written" in err
+    assert str(out / ".finr1-work") in err and "resumes without paying twice" in err
     assert not (out / "lineage.json").exists() and ev.read_evaluation(out) is None
     with FakeOpenAIServer(script, model=MODEL) as server:
         assert _run(ev, server, out, "--benchmark", "tfns", "--samples", "--config", str(cfg)) == 0
@@ -137,7 +139,8 @@ def test_empty_answers_are_not_usable_generations(ev, tmp_path, capsys):
         assert _run(ev, server, tmp_path / "out", "--benchmark", "tfns", "--samples") == 1
         assert server.stats().chat_requests == len(items)
     err = capsys.readouterr().err
-    assert f"only 0 of {len(items)} generations are usable" in err and "empty answers" in err
+    assert f"only 0 of {len(items)} model answers on tfns were usable" in err
+    assert f"empty_answer {len(items)} (e.g. content null, the whole answer in reasoning_content" in err
     assert not (tmp_path / "out" / "lineage.json").exists()
 
 
@@ -245,96 +248,81 @@ def test_sampled_ids_are_saved_and_reused(ev, tmp_path):
         assert ev.read_results(tmp_path / "e")["benchmarks"]["tfns"]["sampled_ids"] == ids_a[:5]
 
 
-class _CompletionsHandler(BaseHTTPRequestHandler):
-    """A bare /v1/completions server: answers the gold of the item whose prompt string it receives."""
+# --- the raw completions mode: a prompt string through core's runner ------------------------------------------
 
-    answers: dict[str, str] = {}
-    bodies: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).bodies.append({"path": self.path, **body})
-        text = type(self).answers.get(body["prompt"], "no idea")
-        payload = json.dumps(
-            {
-                "choices": [{"text": f"<think>{ev_marker}</think>\n{text}", "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
+RAW_REASONING = "raw-mode reasoning \\boxed{424242}"
 
 
-ev_marker = "raw-mode reasoning \\boxed{424242}"
+class _RawModel:
+    """A completions-route answer script: the gold of the item whose rendered prompt it receives; bodies kept."""
+
+    def __init__(self, ev, items, prompt_format: str = "chatml") -> None:
+        from finr1_evaluate.generation import render_prompt
+
+        self.answers = {render_prompt(it.messages, prompt_format): ev.gold_answer(it) for it in items}
+        self.bodies: list[dict] = []
+
+    def __call__(self, request: dict):
+        from finr1_core.testing.fake_openai import FakeAnswer
+
+        self.bodies.append(request)
+        assert "messages" not in request  # a prompt string, never chat messages
+        return FakeAnswer(self.answers.get(request["prompt"], "no idea"), reasoning=RAW_REASONING)
 
 
-def test_raw_completions_mode(ev, tmp_path):
-    from finr1_evaluate.rawhttp import render_prompt
+def _raw_args(base_url: str, output, *extra: str) -> list[str]:
+    return ["run", "--base-url", base_url, "--model", MODEL, "--api-mode", "completions", "--prompt-format",
+            "chatml", "--benchmark", "ant_finance", "--samples", "--output", str(output), *extra]  # fmt: skip
 
+
+@pytest.mark.parametrize("route", ["v1", "custom"])
+def test_raw_completions_mode(route, ev, tmp_path):
+    """`--api-mode completions`: a rendered prompt to {base_url}/completions (…/v1) or to a custom URL as given."""
     items = get_benchmark("ant_finance").load(samples=True)
-    _CompletionsHandler.answers = {render_prompt(it.messages, "chatml"): ev.gold_answer(it) for it in items}
-    _CompletionsHandler.bodies = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _CompletionsHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        rc = ev.run_cli(
-            [
-                "run",
-                "--base-url",
-                base,
-                "--model",
-                MODEL,
-                "--api-mode",
-                "completions",
-                "--prompt-format",
-                "chatml",
-                "--benchmark",
-                "ant_finance",
-                "--samples",
-                "--output",
-                str(tmp_path),
-            ]
-        )
-        assert rc == 0
-        assert len(_CompletionsHandler.bodies) == len(items)
-        body = _CompletionsHandler.bodies[0]
-        assert body["path"] == "/v1/completions" and body["model"] == MODEL
+    raw = _RawModel(ev, items)
+    with FakeOpenAIServer(raw, model=MODEL) as server:
+        # the fake serves POST /v1/completions: "…/v1" gets the route appended, a custom URL is posted to as is
+        base = server.base_url if route == "v1" else server.base_url + "/completions"
+        assert ev.run_cli(_raw_args(base, tmp_path)) == 0
+        assert server.stats().chat_requests == len(raw.bodies) == len(items)
+        body = raw.bodies[0]
+        assert body["model"] == MODEL and body["stream"] is False
         assert body["prompt"].startswith("<|im_start|>user\n") and body["prompt"].endswith("<|im_start|>assistant\n")
         assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.6, 0.95, 4096)
         # cached like chat mode
-        _CompletionsHandler.bodies = []
-        rc = ev.run_cli(
-            [
-                "run",
-                "--base-url",
-                base,
-                "--model",
-                MODEL,
-                "--api-mode",
-                "completions",
-                "--prompt-format",
-                "chatml",
-                "--benchmark",
-                "ant_finance",
-                "--samples",
-                "--output",
-                str(tmp_path),
-            ]
-        )
-        assert rc == 0 and _CompletionsHandler.bodies == []
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+        server.reset_stats()
+        assert ev.run_cli(_raw_args(base, tmp_path)) == 0 and server.stats().chat_requests == 0
     results = ev.read_results(tmp_path)
     assert results["benchmarks"]["ant_finance"]["accuracy"] == 100.0
     assert results["endpoint"]["api_mode"] == "completions"
     rows = ev.read_samples(tmp_path)
-    assert all(row["reasoning"] == ev_marker and "424242" not in row["extracted"] for row in rows)
+    # reasoning inline in the text is split off as in chat mode, and usage is kept
+    assert all(row["reasoning"] == RAW_REASONING and "424242" not in row["extracted"] for row in rows)
+    assert all(row["usage"]["completion_tokens"] > 0 for row in rows)
+
+
+def test_raw_mode_waits_out_a_retry_after_given_as_an_http_date(ev, tmp_path):
+    """Raw mode retries through core's runner: a 429's ``Retry-After: <HTTP date>`` is honoured, not replaced by backoff.
+
+    The evaluate-only raw client read only delta-seconds and retried after its own ~1 s backoff, before the date.
+    """
+    import email.utils
+
+    raw = _RawModel(ev, get_benchmark("ant_finance").load(samples=True))
+    dates: list[str] = []
+    arrivals: dict[str, list[float]] = {}
+
+    def retry_after() -> str:
+        dates.append(email.utils.formatdate(time.time() + 3, usegmt=True))  # whole seconds: 2-3 s from now
+        return dates[-1]
+
+    def fault(request, attempt):
+        arrivals.setdefault(request["prompt"], []).append(time.time())
+        return "429" if attempt == 1 else None
+
+    with FakeOpenAIServer(raw, model=MODEL, fault_fn=fault, retry_after=retry_after) as server:
+        rc = ev.run_cli(_raw_args(server.base_url, tmp_path, "--limit", "2"))
+        assert rc == 0 and server.stats().faults == {"429": 2} and len(arrivals) == 2
+    not_before = min(email.utils.parsedate_to_datetime(d).timestamp() for d in dates)
+    assert all(len(times) == 2 and times[1] >= not_before for times in arrivals.values()), (arrivals, dates)
+    assert ev.read_results(tmp_path)["benchmarks"]["ant_finance"]["accuracy"] == 100.0

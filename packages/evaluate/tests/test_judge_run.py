@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finr1_core.testing.fake_openai import FakeOpenAIServer
+from finr1_core.testing.fake_openai import FakeOpenAIServer, both_verdicts_judge, echo_judge, rambling_judge
 from finr1_evaluate.benchmarks import get_benchmark
 
 MODEL = "m-under-test"
@@ -133,25 +133,42 @@ def test_strategy_rule_then_judge_overturns_only_rule_failures(ev, tmp_path):
     assert rule["accuracy"] == rtj["rule_only"]["accuracy"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs core's one verdict parser (issue 12 'One judge loop', wip/endpoints MILESTONE 1): evaluate's own "
-    "parser reads the \\boxed{1} example inside an echoed prompt",
+@pytest.mark.parametrize(
+    ("confused_judge", "problem"),
+    [(echo_judge, "echo"), (rambling_judge, "none"), (both_verdicts_judge, "both")],
+    ids=["echoes-its-prompt", "rambles", "gives-both-verdicts"],
 )
-def test_an_echoing_judge_scores_nothing_on_the_real_finqa_file(ev, tmp_path, capsys):
-    """Issue 14: a judge that echoes its prompt turned a model wrong on every item into ~97% on FinQA."""
+def test_a_confused_judge_scores_nothing_on_the_real_finqa_file(confused_judge, problem, ev, tmp_path, capsys):
+    """Issue 14: a judge that echoes its prompt turned a model wrong on every item into ~97% on FinQA.
+
+    The echo carries the prompt's ``\\boxed{1}`` example; a rambling judge gives no verdict, a hedging one gives
+    both. Each reply is unusable (core's verdict parser), asked again, then a judge failure: never a 1 or a 0.
+    """
     data = ev.shared_path("finqa")
     items = get_benchmark("finqa").load(data)
     script = ev.ScriptedModel(items, ev.wrong_answer)
-    with FakeOpenAIServer(script, model=MODEL) as model, FakeOpenAIServer(None, model="judge") as echo:
+    out = tmp_path / "out"
+    with (
+        FakeOpenAIServer(script, model=MODEL) as model,
+        FakeOpenAIServer(confused_judge, model="judge", reasoning_mode="none") as judge,
+    ):
         args = ["--benchmark", "finqa", "--data", str(data), "--limit", "100"]
-        # every verdict is unusable: the run fails, it never reports a score
-        assert _run(ev, model, echo, tmp_path / "strict", *args) == 1
-        assert "finqa: only 0 of 100 verdicts are usable" in capsys.readouterr().err
+        # every verdict is unusable: the run fails and reports no score
+        assert _run(ev, model, judge, out, *args) == 1
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"only 0 of 100 judge verdicts on finqa were usable (0%, below --min-usable 90%): {problem} 100" in err
+        assert not (out / "lineage.json").exists()
+        assert judge.stats().chat_requests == 300  # each item asked three times (judge.max_asks), then given up
         cfg = tmp_path / "lenient.yaml"
         cfg.write_text("min_usable:\n  verdicts: 0\n", encoding="utf-8")
-        assert _run(ev, model, echo, tmp_path / "lenient", *args, "--config", str(cfg)) == 0
-    entry = ev.read_results(tmp_path / "lenient")["benchmarks"]["finqa"]
+        judge.reset_stats()
+        model.reset_stats()
+        assert _run(ev, model, judge, out, *args, "--config", str(cfg)) == 0
+        assert judge.stats().chat_requests == model.stats().chat_requests == 0  # resumed: nothing paid twice
+    entry = ev.read_results(out)["benchmarks"]["finqa"]
     assert entry["rule_only"]["accuracy"] == 0.0
     assert entry["judge_failures"] == entry["judge"]["calls"] == 100  # counted as failures, not scored
-    assert entry["accuracy"] is None and entry["n_scored"] == 0
+    assert entry["accuracy"] is None and entry["n_scored"] == 0 and entry["rule_judge"]["correct"] == 0
+    rows = ev.read_samples(out)
+    assert len(rows) == 100 and all(row["correct"] is None for row in rows)
+    assert {row["error"] for row in rows} == {f"judge_failed: no usable verdict after 3 asks ({problem})"}

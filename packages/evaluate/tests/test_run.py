@@ -169,7 +169,9 @@ def test_bad_input_is_one_line_and_nonzero(ev, tmp_path, capsys):
         assert server.stats().chat_requests == 0
     # the server is gone now: unreachable endpoint at start
     one_line_error([*base, *url, "--benchmark", "tfns", "--samples"], "cannot reach")
-    one_line_error([*base, *url, "--api-mode", "completions", "--benchmark", "tfns", "--samples"], "unreachable")
+    one_line_error([*base, *url, "--api-mode", "completions", "--benchmark", "tfns", "--samples"], "cannot reach")
+    raw_url = ["--base-url", server.base_url + "/completions"]  # a custom raw URL: only the connection is checked
+    one_line_error([*base, *raw_url, "--api-mode", "completions", "--benchmark", "tfns", "--samples"], "cannot reach")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sampling:\n  temprature: 0.1\n", encoding="utf-8")
     one_line_error([*base, *url, "--benchmark", "tfns", "--config", str(bad)], "temprature")
@@ -270,13 +272,54 @@ def test_models_route_500_is_accepted_when_health_is_ok(monkeypatch):
     import finr1_core.runner
     from finr1_core.errors import EndpointError
     from finr1_evaluate import run as run_module
+    from finr1_evaluate.config import ModelEndpoint
 
     def broken_models(endpoint, timeout_s=15.0):
         raise EndpointError(f"{endpoint.base_url}/models answered HTTP 500: Internal Server Error")
 
+    endpoint = ModelEndpoint(base_url="http://127.0.0.1:1/v1", model=MODEL)
     monkeypatch.setattr(finr1_core.runner, "check_endpoint", broken_models)
     monkeypatch.setattr(run_module, "_healthy", lambda base_url: True)
-    run_module._check_chat_endpoint("http://127.0.0.1:1/v1", MODEL, None)  # accepted with a warning
+    run_module._check_endpoint(endpoint)  # accepted with a warning
     monkeypatch.setattr(run_module, "_healthy", lambda base_url: False)
     with pytest.raises(EndpointError, match="HTTP 500"):
-        run_module._check_chat_endpoint("http://127.0.0.1:1/v1", MODEL, None)
+        run_module._check_endpoint(endpoint)
+
+
+def test_both_endpoints_take_every_runner_setting_backoff_and_http_client_included(ev, tmp_path):
+    """Issue 12: the model and the judge are core ``EndpointConfig``s, so backoff and the HTTP client are settable."""
+    items = get_benchmark("finance_instruct_500k").load(samples=True)
+    cfg = tmp_path / "endpoints.yaml"
+    cfg.write_text(
+        "model: {max_retries: 2, backoff_initial_s: 0, backoff_max_s: 0, http_client: httpx}\n"
+        "judge: {max_retries: 2, backoff_initial_s: 0, max_retry_after_s: 5, http_client: lean, max_asks: 2}\n",
+        encoding="utf-8",
+    )
+
+    def first_call_fails(request, attempt):
+        return "500" if attempt == 1 else None
+
+    out = tmp_path / "out"
+    with (
+        FakeOpenAIServer(ev.ScriptedModel(items, ev.gold_answer), model=MODEL, fault_fn=first_call_fails) as model,
+        FakeOpenAIServer(ev.fair_judge, model="judge", fault_fn=first_call_fails) as judge,
+    ):
+        argv = ["--benchmark", "finance_instruct_500k", "--samples", "--config", str(cfg),
+                "--judge-base-url", judge.base_url, "--judge-model", "judge"]  # fmt: skip
+        assert _run(ev, model, out, *argv) == 0
+        # every first call answered 500 and was retried at once (no backoff), by either client
+        assert model.stats().faults == judge.stats().faults == {"500": len(items)}
+    assert ev.read_results(out)["benchmarks"]["finance_instruct_500k"]["accuracy"] == 100.0
+    config = ev.read_lineage(out)["config"]
+    assert config["model"]["backoff_initial_s"] == 0 and config["model"]["http_client"] == "httpx"
+    assert config["judge"]["http_client"] == "lean" and config["judge"]["max_asks"] == 2
+    assert ev.read_results(out)["judge"]["max_asks"] == 2
+
+
+def test_the_renamed_judge_attempts_key_is_named_with_its_new_name(ev, tmp_path, capsys):
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text("judge:\n  attempts: 3\n", encoding="utf-8")
+    argv = ["run", "--model", MODEL, "--base-url", "http://127.0.0.1:9/v1", "--output", str(tmp_path / "o")]
+    assert ev.run_cli([*argv, "--benchmark", "tfns", "--samples", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {cfg}:2: unknown key 'judge.attempts' (renamed to 'max_asks');") and "\n" not in err

@@ -1,4 +1,4 @@
-"""Units: judge verdict parsing and prompt, Wilson intervals, the counting rules of aggregate()."""
+"""Units: the judge prompt read by core's verdict parser, Wilson intervals, the counting rules of aggregate()."""
 
 from __future__ import annotations
 
@@ -6,29 +6,37 @@ import math
 
 import pytest
 
+from finr1_core.judging import parse_verdict
 from finr1_core.schemas import EvalSample
-from finr1_evaluate.judge import build_judge_prompt, parse_verdict
+from finr1_evaluate.judge import build_judge_prompt
 from finr1_evaluate.scoring import aggregate, needs_judge, wilson_interval
 
 
 @pytest.mark.parametrize(
-    ("text", "score"),
+    ("reply", "score", "problem"),
     [
-        ("The values agree. \\boxed{1}", 1),
-        ("boxed{0}", 0),
-        ("first I thought \\boxed{0} but on reflection \\boxed{1}", 1),
-        ("判断: 1", 1),
-        ("判断：0", 0),
-        ("结果：1", 1),
-        ("判断: 0\n\\boxed{1}", 1),  # boxed is tried first
-        ("\\boxed{5}", None),  # not a 0/1 score
-        ("I think they match.", None),
-        ("", None),
-        (None, None),
+        ("The values agree. \\boxed{1}", 1, None),
+        ("理由: 模型回答与标准回答数值相同。\n\\boxed{1}", 1, None),
+        ("The answers differ by a factor of ten.\n\\boxed{0}", 0, None),
+        ("结果：0", 0, None),
+        ("Both readings are possible: \\boxed{1} or \\boxed{0}", None, "both"),
+        ("I think they match.", None, "none"),
     ],
 )
-def test_parse_verdict(text, score):
-    assert parse_verdict(text) == score
+def test_core_verdict_parser_on_replies_to_the_builtin_prompt(reply, score, problem):
+    """Evaluate's own prompt with core's parser: a judge's own short verdict counts, hedges and talk do not."""
+    prompt = build_judge_prompt("0.14464", "14.46%")
+    verdict = parse_verdict(reply, prompt)
+    assert (verdict.score, verdict.problem) == (score, problem)
+
+
+def test_the_builtin_prompt_echoed_back_is_no_verdict():
+    """The \\boxed{1} example of the instructions must never read as a verdict (issue 14, "False scores")."""
+    prompt = build_judge_prompt("0.14464", "1234.5", note="Scores are 0 or 1.")
+    assert "\\boxed{{1}}" not in prompt and "\\boxed{1}" in prompt  # the example the echo carries
+    assert parse_verdict(prompt, prompt).problem == "echo"
+    assert parse_verdict(prompt[: len(prompt) // 2], prompt).problem == "echo"  # an echo cut by max_tokens
+    assert parse_verdict(" ".join(prompt.split()), prompt).problem == "echo"  # reflowed
 
 
 def test_judge_prompt_has_reference_answer_and_label_map_only():

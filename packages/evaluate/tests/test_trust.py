@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -38,8 +39,10 @@ def test_a_refused_key_mid_run_stops_at_once_naming_endpoint_and_variable(ev, tm
         assert _run(ev, server, tmp_path / "out", *args) == 1
         assert server.stats().chat_requests == 1  # not one per item (nor 100 in a row)
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith(f"error: {server.base_url} refused a request with HTTP 401; stopped at once")
-    assert "$FINR1_TEST_MODEL_KEY (--api-key-env)" in err
+    # core's AuthError: the URL without credentials, the variable and the flag that names it, the status
+    assert err.startswith(f"error: {server.base_url}/chat/completions refused the key in $FINR1_TEST_MODEL_KEY ")
+    assert "(--api-key-env) (HTTP 401" in err and "fix the key and run again" in err
+    assert "revoked-key-value-123" not in err
     assert not (tmp_path / "out" / "lineage.json").exists()
 
 
@@ -54,20 +57,13 @@ def test_a_refused_judge_key_stops_at_once_and_keeps_the_generations(ev, tmp_pat
         assert _run(ev, model, out, *args, "--concurrency", "1") == 1
         assert judge.stats().chat_requests == 1
         err = capsys.readouterr().err.strip().splitlines()[-1]
-        assert f"{judge.base_url} refused a request with HTTP 401" in err and "--judge-api-key-env" in err
+        assert f"{judge.base_url}/chat/completions refused requests without a key" in err
+        assert "(set --judge-api-key-env to the variable holding it) (HTTP 401" in err
         judge.fault_fn = None  # the key is fixed
         model.reset_stats()
         assert _run(ev, model, out, *args) == 0
         assert model.stats().chat_requests == 0  # the generations were kept
     assert ev.read_results(out)["benchmarks"]["finance_instruct_500k"]["accuracy"] == 100.0
-
-
-@pytest.mark.parametrize(("error", "status"), [("HTTP 401: no", 401), ("HTTP 402: pay", 402), ("HTTP 403: x", 403)])
-def test_auth_statuses(error, status):
-    from finr1_evaluate.usable import auth_status
-
-    assert auth_status(error) == status
-    assert auth_status("HTTP 400: bad request") is None and auth_status("HTTP 500 (after 6 attempts)") is None
 
 
 # --- too few usable verdicts -------------------------------------------------------------------------------------
@@ -85,8 +81,8 @@ def test_too_few_usable_verdicts_fail_without_lineage_and_a_fixed_judge_resumes(
         args = ["--benchmark", "finance_instruct_500k", "--samples", "--config", str(cfg), *_judge(judge)]
         assert _run(ev, model, out, *args) == 1
         err = capsys.readouterr().err.strip().splitlines()[-1]
-        assert f"finance_instruct_500k: only 0 of {len(items)} verdicts are usable" in err
-        assert "min_usable.verdicts" in err and "nothing was written" in err
+        assert f"only 0 of {len(items)} judge verdicts on finance_instruct_500k were usable" in err
+        assert "call_failed" in err and "HTTP 500" in err and "nothing was written" in err
         assert not (out / "lineage.json").exists()
         judge.fault_fn = None
         model.reset_stats()
@@ -164,7 +160,7 @@ def test_kill_during_judging_resumes_without_generating_or_judging_again(ev, tmp
     ):
         args = ["--benchmark", "convfinqa", "--samples", "--concurrency", "3", *_judge(judge)]
         proc = _spawn(model.base_url, out, *args)
-        log = _kill_when(proc, ".finr1-work/run/cache/judge-*/convfinqa.jsonl", out, 3)
+        log = _kill_when(proc, ".finr1-work/run/cache/judge-*/convfinqa.*.jsonl", out, 3)
         done = _keys(log)
         assert len(done) == len(set(done)) and 3 <= len(done) < len(items)
         assert model.stats().chat_requests == len(items)
@@ -181,43 +177,75 @@ def test_kill_during_judging_resumes_without_generating_or_judging_again(ev, tmp
 # --- secrets ---------------------------------------------------------------------------------------------------
 
 
-def _all_text(folder: Path) -> str:
-    parts = []
-    for path in folder.rglob("*"):
-        if path.is_file():
-            parts.append(path.read_bytes().decode("utf-8", "replace"))
-    return "\n".join(parts)
+def _judge_script(request):
+    """The fair judge of conftest, answering a chat request (evaluate's judge always gets chat messages)."""
+    from finr1_core.testing.fake_openai import FakeAnswer
+
+    return FakeAnswer("the values agree.\n\\boxed{1}", reasoning="")
 
 
-def test_a_password_in_an_endpoint_url_never_reaches_outputs_or_console(ev, tmp_path, capsys, monkeypatch):
-    password = "Pa55wordInUrl9"
-    key = "sk-evalkey0123456789abcdef"
-    monkeypatch.setenv("FINR1_TEST_JUDGE_KEY", key)
+@pytest.mark.parametrize("api_mode", ["chat", "completions"])
+@pytest.mark.parametrize("outcome", ["success", "judge_401", "model_500", "unreachable"])
+def test_no_secret_reaches_any_file_or_stream(outcome, api_mode, ev, tmp_path, capfd):
+    """Issue 14, "Leaks": distinctive keys in the environment and a password in both URLs, at debug level and JSON logs.
+
+    Every file the run wrote (output, work dir with its result logs, report) and both streams are searched for
+    the keys, their random parts and the URL password, on success and when the run fails (401, 500, dead server).
+    """
+    from finr1_core.testing.fake_openai import FakeAnswer
+    from finr1_core.testing.leaks import assert_no_leaks, distinctive_secrets
+    from finr1_evaluate.generation import render_prompt
+
     items = get_benchmark("finance_instruct_500k").load(samples=True)
+    gold = ev.ScriptedModel(items, ev.gold_answer)
+    raw = {render_prompt(it.messages): ev.gold_answer(it) for it in items}
+
+    def model_script(request):
+        if "prompt" in request:
+            return FakeAnswer(raw.get(request["prompt"], "no idea"), reasoning="thinking")
+        return gold(request)
+
     out = tmp_path / "out"
-    with (
-        FakeOpenAIServer(ev.ScriptedModel(items, ev.gold_answer), model=MODEL) as model,
-        FakeOpenAIServer(ev.fair_judge, model="judge") as judge,
-    ):
-        url = model.base_url.replace("http://", f"http://evaluser:{password}@")
-        judge_url = judge.base_url.replace("http://", f"http://judgeuser:{password}@")
-        argv = ["--log-level", "DEBUG", "run", "--base-url", url, "--model", MODEL, "--output", str(out),
-                "--benchmark", "finance_instruct_500k", "--samples", "--judge-base-url", judge_url,
-                "--judge-model", "judge", "--judge-api-key-env", "FINR1_TEST_JUDGE_KEY"]  # fmt: skip
-        assert ev.run_cli(argv) == 0
-        assert ev.run_cli(argv) == 0  # left alone: the same lines again
-        assert ev.run_cli(["report", str(out), "--output", str(tmp_path / "report")]) == 0
-    console = capsys.readouterr()
-    written = _all_text(out) + _all_text(tmp_path / "report")
-    for text in (console.out, console.err, written):
-        assert password not in text and key not in text
-    assert "evaluser:<redacted>@" in ev.read_lineage(out)["config"]["model"]["base_url"]
-    # an error line naming such an endpoint is redacted too
-    dead = f"http://evaluser:{password}@127.0.0.1:9/v1"
-    assert ev.run_cli(["run", "--base-url", dead, "--model", MODEL, "--output", str(tmp_path / "x"),
-                       "--benchmark", "tfns", "--samples"]) == 1  # fmt: skip
-    err = capsys.readouterr().err
-    assert "cannot reach" in err and password not in err
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model:\n  max_retries: 0\njudge:\n  max_retries: 0\n", encoding="utf-8")
+    with distinctive_secrets() as secrets:
+        model_fault = (lambda r, a: "500") if outcome == "model_500" else None
+        judge_fault = (lambda r, a: "401") if outcome == "judge_401" else None
+        with (
+            FakeOpenAIServer(model_script, model=MODEL, api_key=secrets.key, fault_fn=model_fault) as model,
+            FakeOpenAIServer(_judge_script, model="judge", api_key=secrets.token, fault_fn=judge_fault) as judge,
+        ):
+            model_url = secrets.url(model.base_url if outcome != "unreachable" else "http://127.0.0.1:9/v1")
+            argv = ["--log-level", "debug", "--log-format", "json", "run", "--config", str(cfg),
+                    "--base-url", model_url, "--model", MODEL, "--api-key-env", secrets.key_env,
+                    "--api-mode", api_mode, "--output", str(out), "--benchmark", "finance_instruct_500k",
+                    "--samples", "--judge-base-url", secrets.url(judge.base_url), "--judge-model", "judge",
+                    "--judge-api-key-env", secrets.token_env]  # fmt: skip
+            rc = ev.run_cli(argv)
+            streams = capfd.readouterr()
+            if outcome == "success":
+                assert rc == 0, streams.err[-2000:]
+                assert ev.run_cli(argv) == 0  # left alone: the same lines again
+                assert ev.run_cli(["--log-level", "debug", "report", str(out), "--output", str(tmp_path / "rep")]) == 0
+                again = capfd.readouterr()
+                streams = type(streams)(streams.out + again.out, streams.err + again.err)
+                assert ev.read_results(out)["benchmarks"]["finance_instruct_500k"]["accuracy"] == 100.0
+                assert f"{secrets.user}:<redacted>@" in ev.read_lineage(out)["config"]["model"]["base_url"]
+            else:
+                assert rc == 1
+                final = json.loads(streams.err.strip().splitlines()[-1])  # --log-format json: the error line too
+                assert final["level"] == "ERROR" and final["exit_code"] == 1
+                expected = {
+                    "judge_401": "refused the key in",
+                    "model_500": "were usable",
+                    "unreachable": "cannot reach",
+                }
+                assert expected[outcome] in final["message"]
+                assert not (out / "lineage.json").exists()
+    assert logging.getLogger().getEffectiveLevel() == logging.DEBUG  # the run logged at debug level
+    if outcome == "model_500":  # the runner logs each failed call at debug: those lines were searched too
+        assert '"level": "DEBUG", "logger": "finr1_core.runner.run"' in streams.err
+    assert_no_leaks(secrets, paths=[tmp_path], texts={"stdout": streams.out, "stderr": streams.err})
 
 
 # --- honest messages ------------------------------------------------------------------------------------------

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
-from finr1_core.cli import config_option, run, tool_group
-from finr1_core.errors import Finr1Error
-from finr1_core.logging import redact
+from finr1_core.cli import config_option, echo, flag_overrides, run, tool_group
 from finr1_evaluate.match import match_command
 
 cli = tool_group(
@@ -54,6 +51,39 @@ def _split_names(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+#: Config key -> the `run` option that sets it (errors about a value name the option the user typed).
+FLAG_KEYS = {
+    "benchmarks": "benchmark",
+    "data": "data",
+    "samples": "samples",
+    "model.base_url": "base_url",
+    "model.model": "model",
+    "model_ref": "model_ref",
+    "model.api_key_env": "api_key_env",
+    "model.api_mode": "api_mode",
+    "model.prompt_format": "prompt_format",
+    "sampling.temperature": "temperature",
+    "sampling.top_p": "top_p",
+    "sampling.max_tokens": "max_tokens",
+    "system_prompt": "system_prompt",
+    "prompt_variant": "prompt_variant",
+    "judge.base_url": "judge_base_url",
+    "judge.model": "judge_model",
+    "judge.api_key_env": "judge_api_key_env",
+    "limit": "limit",
+    "sample_size": "sample_size",
+    "seed": "seed",
+    "ids_from": "ids_from",
+    "concurrency": "concurrency",
+    "rescore": "rescore",
+    "force": "force",
+    "min_usable.generations": "min_usable",
+    "min_usable.verdicts": "min_usable",
+    "output": "output",
+    "label": "label",
+}
+
+
 @cli.command("run")
 @click.option("--benchmark", "benchmark", metavar="NAME[,NAME...]", help="Benchmarks to run (see `benchmarks`).")
 @click.option(
@@ -95,6 +125,13 @@ def _split_names(value: str | None) -> list[str] | None:
 )
 @click.option("--force", is_flag=True, default=None, help="Replace a complete output even if its config differs.")
 @click.option("--label", help="Row name in results.md and merged reports [the model name].")
+@click.option(
+    "--min-usable",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    help="Fail (no output) when a benchmark's share of usable model answers or judge verdicts is below this "
+    "(sets min_usable.generations and min_usable.verdicts; default 0.9 each; 0: never).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @click.option("--output", metavar="DIR|hf://datasets/ORG/NAME[@BRANCH]", help="Where the evaluation artifact goes.")
 @config_option
@@ -104,37 +141,10 @@ def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> Non
     from finr1_evaluate.config import EvalConfig
     from finr1_evaluate.run import run_evaluation
 
-    overrides = {
-        "benchmarks": _split_names(flags["benchmark"]),
-        "data": flags["data"],
-        "samples": flags["samples"],
-        "model.base_url": flags["base_url"],
-        "model.model": flags["model"],
-        "model_ref": flags["model_ref"],
-        "model.api_key_env": flags["api_key_env"],
-        "model.api_mode": flags["api_mode"],
-        "model.prompt_format": flags["prompt_format"],
-        "sampling.temperature": flags["temperature"],
-        "sampling.top_p": flags["top_p"],
-        "sampling.max_tokens": flags["max_tokens"],
-        "system_prompt": flags["system_prompt"],
-        "prompt_variant": flags["prompt_variant"],
-        "judge.base_url": flags["judge_base_url"],
-        "judge.model": flags["judge_model"],
-        "judge.api_key_env": flags["judge_api_key_env"],
-        "limit": flags["limit"],
-        "sample_size": flags["sample_size"],
-        "seed": flags["seed"],
-        "ids_from": flags["ids_from"],
-        "concurrency": flags["concurrency"],
-        "rescore": flags["rescore"],
-        "force": flags["force"],
-        "output": flags["output"],
-        "label": flags["label"],
-    }
-    cfg = load_config(EvalConfig, config_path, overrides)
-    with _redacted_errors():
-        outcome = run_evaluation(cfg, progress=not no_progress)
+    flags["benchmark"] = _split_names(flags["benchmark"])
+    overrides, names = flag_overrides(flags, FLAG_KEYS)
+    cfg = load_config(EvalConfig, config_path, overrides, flags=names)
+    outcome = run_evaluation(cfg, progress=not no_progress)
     results = outcome.results
     width = max((len(name) for name in results["benchmarks"]), default=9)
     for name, entry in results["benchmarks"].items():
@@ -143,34 +153,20 @@ def run_command(config_path: str | None, no_progress: bool, **flags: Any) -> Non
             score = "n/a  (no scored items"
         else:
             score = f"{entry['accuracy']}%  (95% CI {ci[0]}–{ci[1]}"
-        click.echo(
+        echo(
             f"{name:<{width}}  {score}, n={entry.get('n_scored')}, "
             f"rule-only {_pct((entry.get('rule_only') or {}).get('accuracy'))}, "
             f"judge failed {entry.get('judge_failures')}, generation errors {entry.get('generation_errors')})"
         )
     if outcome.written:
         at = f" at {outcome.revision[:12]}" if outcome.output.startswith("hf://") and outcome.revision else ""
-        click.echo(redact(f"wrote {outcome.output}{at} (one split per benchmark, README.md, lineage.json)"))
+        echo(f"wrote {outcome.output}{at} (one split per benchmark, README.md, lineage.json)")
     else:
-        click.echo(redact(f"{outcome.output} is already complete for this config; left alone (--force redoes it)"))
+        echo(f"{outcome.output} is already complete for this config; left alone (--force redoes it)")
 
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value}%"
-
-
-@contextmanager
-def _redacted_errors() -> Iterator[None]:
-    """Error lines pass through core's redaction (a password in an endpoint URL never reaches the console)."""
-    try:
-        yield
-    except Finr1Error as exc:
-        text = redact(str(exc))
-        if text == str(exc):
-            raise
-        clean = type(exc)(text)
-        clean.exit_code = exc.exit_code
-        raise clean from None
 
 
 @cli.command("report")
@@ -181,12 +177,11 @@ def report_command(refs: Sequence[str], output: str | None, title: str | None) -
     """Merge evaluations (artifact folders or hf://datasets/ORG/NAME@REV) into one table (printed) and a chart."""
     from finr1_evaluate.report import merge_results, render_markdown, write_reports
 
-    with _redacted_errors():
-        results = merge_results(refs)
-    click.echo(render_markdown(results, title or "finr1-evaluate results"))
+    results = merge_results(refs)
+    echo(render_markdown(results, title or "finr1-evaluate results"))
     if output:
         paths = write_reports(results, output, title=title)
-        click.echo("wrote " + ", ".join(str(p) for p in paths))
+        echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,27 +4,21 @@ The judge compares the reference answer (标准回答) with the model's **extrac
 (模型回答) and gives 1 or 0 in ``\\boxed{}``. Unlike the original harness it never sees the chain of
 thought (a ``\\boxed{}`` inside the reasoning misled it), and it never sees the question (the paper's
 App. C.1 layout study: rules first, then only the two answers, had the least disagreement with
-humans). A reply without a usable score is asked again (``JudgeSettings.attempts`` times), then the
-item is recorded as ``judge_failed``: excluded from the rule+judge denominator and counted on its
-own, never silently scored 0.
+humans). The asking and the reading of replies are core's (:mod:`finr1_core.judging`, shared with
+``finr1-judge`` and the GRPO verifier): a reply that quotes the prompt, holds both verdicts or has no
+verdict of its own is asked again (``JudgeSettings.max_asks`` times), then the item is recorded as
+``judge_failed``: excluded from the rule+judge denominator and counted on its own, never scored 0 or 1.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-logger = logging.getLogger(__name__)
-
-# Patterns tried in order; the first pattern with a hit wins (the original harness's order).
-SCORE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"boxed\{\s*(\d+)\s*\}"),
-    re.compile(r"判断[:：]\s*(\d+)"),
-    re.compile(r"结果[:：]\s*(\d+)"),
-)
+if TYPE_CHECKING:
+    from finr1_core.judging import JudgeRun
+    from finr1_evaluate.config import JudgeSettings
 
 DEFAULT_PROMPT = """你是一位专业的金融评估专家。请比较【标准回答】和【模型回答】，只判断模型的最终答案是否正确。
 You are an expert financial evaluator. Compare the standard answer with the model answer and judge only \
@@ -80,27 +74,7 @@ def build_judge_prompt(
     )
 
 
-def parse_verdict(text: str | None) -> int | None:
-    """Return the judge's 0/1 score, or ``None`` when the reply has no usable score.
-
-    Patterns are tried in order (``boxed{n}``, ``判断: n``, ``结果: n``); within the first pattern that
-    hits, the last occurrence wins (the judge states its reason before the score). A number other
-    than 0 or 1 is unusable.
-    """
-    if not text:
-        return None
-    for pattern in SCORE_PATTERNS:
-        hits = pattern.findall(text)
-        if hits:
-            value = int(hits[-1])
-            return value if value in (0, 1) else None
-    return None
-
-
-# --- the judge loop: ask, ask again while the verdict is unusable -------------------------------------------
-
-
-def judge_cache_key(judge: Any) -> str:
+def judge_cache_key(judge: JudgeSettings) -> str:
     """Hash of what determines a judge reply: model, sampling and the prompt template."""
     from finr1_evaluate.config import short_hash
 
@@ -116,57 +90,32 @@ def judge_cache_key(judge: Any) -> str:
 
 
 def run_judge(
-    judge: Any, prompts: Mapping[str, str], log_path: Path, *, concurrency: int, progress: bool
-) -> dict[str, tuple[int | None, str | None]]:
-    """Ask the judge about each prompt; ask again while a verdict is unusable; key -> (score or None, raw reply).
+    judge: JudgeSettings, prompts: Mapping[str, str], log_dir: Path, *, name: str, concurrency: int, progress: bool
+) -> JudgeRun:
+    """Ask the judge about each prompt through core's judge loop; task key -> :class:`~finr1_core.judging.Decision`.
 
-    Each attempt is a runner request keyed ``(key, attempt)`` in ``log_path``, so a killed run resumes
-    without asking again what was answered, and a rescore with the same judge is free.
+    :func:`finr1_core.judging.ask_judges` asks, asks again while a reply is unusable (``judge.max_asks``) and
+    reads each reply with :func:`finr1_core.judging.parse_verdict` against the prompt it answers: an echoed
+    prompt (whose ``\\boxed{1}`` example would otherwise read as a verdict), both verdicts, or none of its own
+    is unusable. Its result log is ``{log_dir}/{name}.{judge model}.jsonl``, so a killed run resumes without
+    asking again what was answered, and a rescore with the same judge is free.
 
     Raises:
-        EndpointError: the judge refused the key (401/402/403): the run stops at once.
+        AuthError: the judge refused the key (401/402/403): the run stops at once.
     """
-    if not prompts:
-        return {}
-    from finr1_core.runner import ChatRequest, read_results, run_chat
-    from finr1_evaluate.generation import endpoint_config, from_chat_result
-    from finr1_evaluate.usable import stop_on_auth_error
+    from finr1_core.judging import Judge, ask_judges
 
-    endpoint = endpoint_config(
-        judge.base_url or "", judge.model, judge.api_key_env, judge.timeout_s, judge.max_retries
-    )
+    tasks = {key: [{"role": "user", "content": prompt}] for key, prompt in prompts.items()}
     params = {"temperature": judge.temperature, "top_p": judge.top_p, "max_tokens": judge.max_tokens}
-    on_result = stop_on_auth_error(endpoint.base_url, endpoint.api_key_env, "--judge-api-key-env")
-    verdicts: dict[str, tuple[int | None, str | None]] = {}
-    pending = list(prompts)
-    for attempt in range(judge.attempts):
-        requests = [
-            ChatRequest(
-                item_id=key, sample_index=attempt, messages=[{"role": "user", "content": prompts[key]}], params=params
-            )
-            for key in pending
-        ]
-        run_chat(
-            requests, endpoint, log_path, concurrency=concurrency, progress=progress, check=False, on_result=on_result
-        )
-        results = read_results(log_path)
-        still = []
-        for key in pending:
-            result = results.get((key, attempt))
-            reply = from_chat_result(result) if result is not None else None
-            raw = None if reply is None else (reply.content if reply.error is None else f"[error] {reply.error}")
-            score = parse_verdict(reply.content) if reply is not None and reply.error is None else None
-            verdicts[key] = (score, raw)
-            if score is None:
-                still.append(key)
-        pending = still
-        if not pending:
-            break
-        if attempt + 1 < judge.attempts:
-            logger.info(
-                "judge: %d replies without a usable score; asking again (attempt %d of %d)",
-                len(pending),
-                attempt + 2,
-                judge.attempts,
-            )
-    return verdicts
+    # The judge endpoint was checked once at start (check=False), with the model's.
+    return ask_judges(
+        tasks,
+        [Judge(judge)],
+        log_dir,
+        name=name,
+        params=params,
+        max_asks=judge.max_asks,
+        concurrency=concurrency,
+        progress=progress,
+        check=False,
+    )

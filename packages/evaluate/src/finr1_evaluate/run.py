@@ -9,9 +9,11 @@ Flow per run (RECIPE.md §7), each step before the next pays for anything:
 3. **Check the endpoints** (unless ``--rescore``) and **read every benchmark**, then take the sampled ids:
    from ``--ids-from``, else from the output being replaced when it was drawn the same way, else a fresh
    stratified draw (``sample_items``).
-4. **Per benchmark**: generate through the resumable runner into the work dir
-   (:mod:`finr1_evaluate.generation`), check the share of usable generations, score by rules and the judge
-   (:mod:`finr1_evaluate.scoring`, :mod:`finr1_evaluate.judge`), check the share of usable verdicts.
+4. **Per benchmark**: generate through core's runner into the work dir (:mod:`finr1_evaluate.generation`),
+   check the share of usable generations, score by rules and the judge (:mod:`finr1_evaluate.scoring`; the
+   judge through core's judge loop, :mod:`finr1_evaluate.judge`), check the share of usable verdicts. Both
+   checks are core's ``check_usable`` against ``min_usable.generations`` and ``min_usable.verdicts``; a
+   401/402/403 from either endpoint stops the run at once (core's ``AuthError``).
 5. **Write** the artifact (:mod:`finr1_evaluate.artifact`): one split per benchmark, the card with the
    results table, ``lineage.json`` with the evaluation record. Only now is the output complete.
 """
@@ -28,12 +30,21 @@ from pathlib import Path
 from typing import Any
 
 from finr1_core.errors import ArtifactError, ConfigError, InputError
-from finr1_core.lineage import InputRecord, redact_text
+from finr1_core.lineage import InputRecord
+from finr1_core.redaction import redact_text
+from finr1_core.runner import ChatResult, check_usable
 from finr1_core.schemas import EvalSample
 from finr1_evaluate import __version__
 from finr1_evaluate.artifact import TOOL, EvalLineage, differences, read_evaluation, read_samples, write_artifact
 from finr1_evaluate.config import EvalConfig
-from finr1_evaluate.generation import Response, generate, prompt_messages, request_key, responses_from_samples
+from finr1_evaluate.generation import (
+    check_reachable,
+    count_usable,
+    generate,
+    prompt_messages,
+    request_key,
+    responses_from_samples,
+)
 from finr1_evaluate.inputs import (
     DataSource,
     ServedModel,
@@ -47,7 +58,6 @@ from finr1_evaluate.inputs import (
 from finr1_evaluate.judge import judge_cache_key, run_judge
 from finr1_evaluate.report import EVALUATION_SCHEMA, load_results, render_markdown
 from finr1_evaluate.scoring import aggregate, apply_verdict, judge_prompts, rule_row
-from finr1_evaluate.usable import check_share
 
 logger = logging.getLogger(__name__)
 
@@ -185,9 +195,9 @@ def plan_run(cfg: EvalConfig, benches: list[Any]) -> Plan:
     sources = resolve_sources(benches, specs, samples=cfg.samples)
     # The endpoint's own account of the weights (GET /models) is asked for later, once it is known to answer.
     served = (
-        resolve_served_model(cfg.model.model or "", cfg.model.base_url, cfg.model_ref, None)
+        resolve_served_model(cfg.model.model, cfg.model.base_url, cfg.model_ref, None)
         if cfg.model_ref
-        else ServedModel(cfg.model.model or "", redact_text(cfg.model.base_url or ""))
+        else ServedModel(cfg.model.model, redact_text(cfg.model.base_url))
     )
     ids_from, ids_record = _ids_from(cfg.ids_from, benches) if cfg.ids_from else (None, None)
     inputs = [s.record for s in sources.values()] + [r for r in (served.record, ids_record) if r is not None]
@@ -224,35 +234,35 @@ def _changed_text(changed: Sequence[str]) -> str:
 
 
 def check_endpoints(cfg: EvalConfig, *, judge_needed: bool) -> None:
-    """Fail fast (EndpointError, one line) when the model (unless rescoring) or the judge does not answer."""
+    """Fail fast (one line) when the model (unless rescoring) or the judge does not answer or refuses the key."""
+    from finr1_core.runner import completions_route
+
     if not cfg.rescore:
-        if cfg.model.api_mode == "completions":
-            from finr1_evaluate.rawhttp import check_raw_endpoint
-
-            check_raw_endpoint(cfg.model.base_url or "")
+        if cfg.model.api_mode == "completions" and not completions_route(cfg.model.base_url):
+            check_reachable(cfg.model)  # a custom inference URL: no models list to ask
         else:
-            _check_chat_endpoint(cfg.model.base_url or "", cfg.model.model or "", cfg.model.api_key_env)
+            _check_endpoint(cfg.model)
     if judge_needed:
-        _check_chat_endpoint(cfg.judge.base_url or "", cfg.judge.model, cfg.judge.api_key_env)
+        _check_endpoint(cfg.judge)
 
 
-def _check_chat_endpoint(base_url: str, model: str, api_key_env: str | None) -> None:
-    from finr1_core.errors import EndpointError
+def _check_endpoint(endpoint: Any) -> None:
+    from finr1_core.errors import AuthError, EndpointError
     from finr1_core.runner import check_endpoint
-    from finr1_evaluate.generation import endpoint_config
 
-    endpoint = endpoint_config(base_url, model, api_key_env, 30.0, 0)
     try:
         check_endpoint(endpoint)
+    except AuthError:
+        raise
     except EndpointError as exc:
         # `transformers serve` answers 500 on GET /v1/models when its Hub cache folder is missing (TOOLING.md §5);
         # its /health is the readiness signal there, so a healthy server is accepted with a warning.
-        if "answered HTTP 5" not in str(exc) or not _healthy(base_url):
+        if "answered HTTP 5" not in str(exc) or not _healthy(endpoint.base_url):
             raise
         logger.warning(
             "%s; %s/health is ok, so continuing (the model name is not checked)",
             exc,
-            base_url.rstrip("/").removesuffix("/v1"),
+            redact_text(endpoint.base_url.rstrip("/").removesuffix("/v1")),
         )
 
 
@@ -309,13 +319,6 @@ def select_items(plan: Plan, bench: Any) -> list[Any]:
 # --- 4. one benchmark ---------------------------------------------------------------------------------------
 
 
-def _resume_hint(plan: Plan) -> str:
-    return (
-        f"Finished calls are kept in {plan.stage.state_dir}: fix the cause and run the same command again to "
-        "resume (or lower the share in --config)"
-    )
-
-
 def check_rescore(plan: Plan) -> None:
     """``--rescore`` needs each benchmark's replies: in the work dir's log, or in the output artifact.
 
@@ -336,7 +339,7 @@ def check_rescore(plan: Plan) -> None:
         )
 
 
-def _rescore_responses(plan: Plan, bench: Any, requests: Mapping[str, Any], log_path: Path) -> dict[str, Response]:
+def _rescore_responses(plan: Plan, bench: Any, requests: Mapping[str, Any], log_path: Path) -> dict[str, ChatResult]:
     """``--rescore``: the replies of the work dir's log, else those stored in the output artifact."""
     if log_path.is_file():
         return generate(plan.cfg, requests, log_path, progress=False)
@@ -344,20 +347,6 @@ def _rescore_responses(plan: Plan, bench: Any, requests: Mapping[str, Any], log_
     entry = plan.previous.evaluation["benchmarks"][bench.name]
     stored = read_samples(plan.stage.output.text, bench.name)
     return responses_from_samples(stored, entry.get("truncated_ids") or [], requests)
-
-
-def _generation_details(replies: Sequence[Response | None]) -> str:
-    failed = [r for r in replies if r is not None and r.error is not None]
-    missing = sum(1 for r in replies if r is None)
-    empty = sum(1 for r in replies if r is not None and r.error is None and not r.usable)
-    parts = []
-    if failed:
-        parts.append(f"{len(failed)} failed calls (last: {redact_text(failed[-1].error or '')[:160]})")
-    if empty:
-        parts.append(f"{empty} empty answers not cut off at max_tokens (a reasoning parser on a non-reasoning model?)")
-    if missing:
-        parts.append(f"{missing} not generated")
-    return ": " + ", ".join(parts) if parts else ""
 
 
 def evaluate_benchmark(plan: Plan, bench: Any, *, progress: bool) -> tuple[dict[str, Any], list[EvalSample]]:
@@ -377,15 +366,13 @@ def evaluate_benchmark(plan: Plan, bench: Any, *, progress: bool) -> tuple[dict[
     else:
         responses = generate(cfg, requests, log_path, progress=progress)
     replies = [responses.get(keys[item.id]) for item in chosen]
-    usable = sum(1 for r in replies if r is not None and r.usable)
-    check_share(
-        bench.name,
-        "generations",
-        usable,
-        len(chosen),
+    # Before anything is written: a run of failed calls must not leave a complete output behind.
+    check_usable(
+        count_usable(replies),
         cfg.min_usable.generations,
-        _generation_details(replies),
-        _resume_hint(plan),
+        what=f"model answers on {bench.name}",
+        setting=cfg.min_usable.setting_name("generations"),
+        resume_dir=plan.stage.state_dir,
     )
     samples = score_benchmark(plan, bench, chosen, messages, replies, progress=progress)
     summary = summarise(plan, bench, chosen, samples, replies)
@@ -407,7 +394,7 @@ def score_benchmark(
     bench: Any,
     items: Sequence[Any],
     messages: Mapping[str, list[dict[str, str]]],
-    replies: Sequence[Response | None],
+    replies: Sequence[ChatResult | None],
     *,
     progress: bool,
 ) -> list[EvalSample]:
@@ -416,24 +403,32 @@ def score_benchmark(
     strategy = strategy_for(cfg, bench)
     rows = [rule_row(bench.name, item, messages[item.id], reply) for item, reply in zip(items, replies, strict=True)]
     if not (cfg.judge.enabled and strategy != "rule"):
-        return [apply_verdict(row, {}, cfg.judge.attempts) for row in rows]
+        return [apply_verdict(row, {}) for row in rows]
     prompts = judge_prompts(rows, items, strategy, bench, cfg.judge.prompt)
-    verdicts = run_judge(
+    judged = run_judge(
         cfg.judge,
         prompts,
-        plan.judge_dir / f"{bench.name}.jsonl",
+        plan.judge_dir,
+        name=bench.name,
         concurrency=cfg.judge.concurrency or cfg.concurrency,
         progress=progress,
     )
-    usable = sum(1 for score, _ in verdicts.values() if score is not None)
-    last = next((raw for score, raw in reversed(list(verdicts.values())) if score is None), None)
-    details = f": last unusable reply {redact_text(last)[:120]!r}" if last else ""
-    check_share(bench.name, "verdicts", usable, len(prompts), cfg.min_usable.verdicts, details, _resume_hint(plan))
-    return [apply_verdict(row, verdicts, cfg.judge.attempts) for row in rows]
+    check_usable(
+        judged.count,
+        cfg.min_usable.verdicts,
+        what=f"judge verdicts on {bench.name}",
+        setting=cfg.min_usable.setting_name("verdicts"),
+        resume_dir=plan.stage.state_dir,
+    )
+    return [apply_verdict(row, judged.decisions) for row in rows]
 
 
 def summarise(
-    plan: Plan, bench: Any, chosen: Sequence[Any], samples: Sequence[EvalSample], replies: Sequence[Response | None]
+    plan: Plan,
+    bench: Any,
+    chosen: Sequence[Any],
+    samples: Sequence[EvalSample],
+    replies: Sequence[ChatResult | None],
 ) -> dict[str, Any]:
     """The benchmark's entry in the evaluation record: scores, counts, data and its revision, sampled ids."""
     cfg = plan.cfg
@@ -487,7 +482,7 @@ def describe_run(plan: Plan, per_bench: Mapping[str, Any]) -> dict[str, Any]:
     cfg = plan.cfg
     judge = None
     if cfg.judge.enabled:
-        keys = ("model", "base_url", "temperature", "top_p", "max_tokens", "attempts")
+        keys = ("model", "base_url", "temperature", "top_p", "max_tokens", "max_asks")
         judge = {k: getattr(cfg.judge, k) for k in keys} | {"custom_prompt": cfg.judge.prompt is not None}
     return {
         "schema": EVALUATION_SCHEMA,
@@ -537,8 +532,9 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = True) -> Outcome:
 
     Raises:
         ConfigError, InputError, ArtifactError, EndpointError: bad config or input, an unreachable endpoint or
-            Hub (one line, before any model request), or a refused key mid-run (the run stops at once).
-        UnusableRunError: a benchmark has too few usable generations or verdicts; nothing is written.
+            Hub (one line, before any model request).
+        AuthError: the model or the judge refused the key (at start or mid-run: the run stops at once).
+        TooFewUsableError: a benchmark has too few usable generations or verdicts; nothing is written.
     """
     benches = check_config(cfg)
     plan = plan_run(cfg, benches)
@@ -553,11 +549,7 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = True) -> Outcome:
     judge_needed = cfg.judge.enabled and any(strategy_for(cfg, b) != "rule" for b in benches)
     check_endpoints(cfg, judge_needed=judge_needed)
     if not cfg.rescore and not cfg.model_ref and cfg.model.api_mode == "chat":
-        from finr1_evaluate.generation import model_endpoint
-
-        plan.served = resolve_served_model(
-            cfg.model.model or "", cfg.model.base_url, None, model_endpoint(cfg).request_headers()
-        )
+        plan.served = resolve_served_model(cfg.model.model, cfg.model.base_url, None, cfg.model.request_headers())
     read_benchmarks(plan)
     plan.cache.mkdir(parents=True, exist_ok=True)
     (plan.cache / "config.json").write_text(

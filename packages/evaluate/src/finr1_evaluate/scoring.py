@@ -7,8 +7,8 @@ Counting rules (documented in the README):
 - ``rule_only``: correct when the rule matcher says so; an undecided rule (``None``) or a failed
   extraction counts as wrong. Denominator: items with a response.
 - ``rule_judge``: the rule verdict, replaced by the judge where the strategy sent the item to the
-  judge. ``judge_failed`` items (no usable verdict after the retries) are excluded from this
-  denominator and counted separately, never as 0.
+  judge. ``judge_failed`` items (no usable verdict after re-asking: echoes of the prompt, both
+  verdicts, none, failed calls) are excluded from this denominator and counted separately, never as 0 or 1.
 - ``accuracy`` (the headline number) is ``rule_judge`` when a judge ran, else ``rule_only``.
 """
 
@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finr1_core.schemas import EvalSample
+
+if TYPE_CHECKING:
+    from finr1_core.judging import Decision
+    from finr1_core.runner import ChatResult
 
 JUDGE_FAILED = "judge_failed"
 GENERATION_ERROR = "generation_error"
@@ -114,11 +118,12 @@ def _is_judge_failed(sample: EvalSample) -> bool:
 # --- one benchmark: rules, then the judge where the strategy says so ---------------------------------------
 
 
-def rule_row(benchmark: str, item: Any, messages: list[dict[str, str]], reply: Any) -> dict[str, Any]:
+def rule_row(benchmark: str, item: Any, messages: list[dict[str, str]], reply: ChatResult | None) -> dict[str, Any]:
     """An EvalSample row for one item, scored by the rule matcher (or marked as a generation error)."""
     from finr1_core.answers import match_answer
-    from finr1_core.lineage import redact_text
-    from finr1_core.schemas import Message, Usage
+    from finr1_core.redaction import redact_text
+    from finr1_core.runner import usage_record
+    from finr1_core.schemas import Message
 
     row: dict[str, Any] = {
         "benchmark": benchmark,
@@ -129,13 +134,17 @@ def rule_row(benchmark: str, item: Any, messages: list[dict[str, str]], reply: A
         "answer_type": item.answer_type,
     }
     if reply is None or reply.error is not None:
-        why = "not generated (no cached response)" if reply is None else redact_text(reply.error)
+        why = "not generated (no cached response)" if reply is None else redact_text(reply.error or "")
         row["error"] = f"{GENERATION_ERROR}: {why}"
         return row
-    usage = Usage(**{k: (reply.usage or {}).get(k) for k in Usage.model_fields}) if reply.usage else None
-    row.update(response=reply.content, reasoning=reply.reasoning, usage=usage, latency_s=reply.latency_s)
+    row.update(
+        response=reply.completion,
+        reasoning=reply.reasoning or None,
+        usage=usage_record(reply.usage),
+        latency_s=reply.latency_s,
+    )
     match = match_answer(
-        reply.content or "",
+        reply.completion,
         item.reference,
         item.answer_type,
         choices=getattr(item, "choices", None),
@@ -178,18 +187,23 @@ def judge_prompts(
     return prompts
 
 
-def apply_verdict(
-    row: dict[str, Any], verdicts: Mapping[str, tuple[int | None, str | None]], attempts: int
-) -> EvalSample:
-    """The final EvalSample: the judge's verdict replaces the rule's where the item went to the judge."""
-    from finr1_core.lineage import redact_text
+def apply_verdict(row: dict[str, Any], decisions: Mapping[str, Decision]) -> EvalSample:
+    """The final EvalSample: the judge's verdict replaces the rule's where the item went to the judge.
+
+    An item without a usable verdict (every ask echoed the prompt, held both verdicts, had none, or failed) is
+    ``judge_failed``: ``correct`` is None, never 0 or 1, and the error says why.
+    """
+    from finr1_core.redaction import redact_text
 
     key = row.pop("_judge_key", None)
     if key is not None:
-        score, raw = verdicts.get(key, (None, None))
+        decision = decisions.get(key)
+        raw = decision.raw if decision is not None else None
         row.update(method="llm", judge_raw=redact_text(raw) if raw else raw)
-        if score is None:
-            row.update(correct=None, error=f"{JUDGE_FAILED}: no usable score after {attempts} attempts")
+        if decision is None or decision.score is None:
+            asks = max((v.asks for v in decision.votes), default=0) if decision is not None else 0
+            why = decision.problem if decision is not None else "not asked"
+            row.update(correct=None, error=f"{JUDGE_FAILED}: no usable verdict after {asks} asks ({why})")
         else:
-            row["correct"] = score == 1
+            row["correct"] = decision.score == 1
     return EvalSample(**row)
