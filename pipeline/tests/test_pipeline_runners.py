@@ -95,7 +95,7 @@ def test_bad_pipeline_files(tmp_path):
     with pytest.raises(ConfigError, match="step 'a' uses server 'nope'"):
         load_pipeline(path)
     path.write_text("name: x\nsteps:\n  - {name: a, tool: distil, args: []}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"key 'steps.0.tool': expected one of 'distill'"):
+    with pytest.raises(ConfigError, match=r"key 'steps\[0\]\.tool': expected one of 'distill'"):
         load_pipeline(path)
     cfg = load_pipeline(_write(tmp_path, "name: x\nsteps:\n  - {name: a, tool: judge, args: ['${nope}']}\n"))
     with pytest.raises(ConfigError, match=r"unknown placeholder \$\{nope\}"):
