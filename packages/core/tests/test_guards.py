@@ -199,3 +199,44 @@ def socket_connect(host: str, port: int) -> None:
 )
 def test_is_loopback_host(host: str, loopback: bool) -> None:
     assert netguard.is_loopback_host(host) is loopback
+
+
+def test_a_grandchild_under_two_guard_folders_starts_cleanly_and_is_guarded(tmp_path: Path) -> None:
+    """A guarded child that starts Python children of its own hands them two guard folders on PYTHONPATH
+    (the test's and its own): start-up must not fail ("Error in sitecustomize") nor run the guard twice."""
+    outer = netguard.child_env(tmp_path / "outer")
+    inner_dir = tmp_path / "inner" / "site"
+    inner_dir.mkdir(parents=True)
+    (inner_dir / "sitecustomize.py").write_text(
+        (Path(outer["PYTHONPATH"].split(os.pathsep)[0]) / "sitecustomize.py").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    code = (
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('192.0.2.1', 9), timeout=5)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    env = {**os.environ, **outer, "PYTHONPATH": os.pathsep.join([str(inner_dir), outer["PYTHONPATH"]])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Error in sitecustomize" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "NetworkBlocked"
+    # child_env() inside a guarded process replaces the inherited guard folder instead of adding a second one.
+    nested = {**os.environ, **outer}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from finr1_core.testing import netguard; "
+            f"print(netguard.child_env({str(tmp_path / 'again')!r})['PYTHONPATH'])",
+        ],
+        env=nested,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    folders = [p for p in proc.stdout.strip().split(os.pathsep) if p]
+    assert proc.returncode == 0, proc.stderr
+    assert [p for p in folders if (Path(p) / "sitecustomize.py").exists()] == [str(tmp_path / "again" / "site")]

@@ -60,10 +60,18 @@ if os.environ.get("FINR1_NETGUARD_LOG"):
     else:
         _finr1_netguard.install(log_path=os.environ["FINR1_NETGUARD_LOG"])
 
-# Run the sitecustomize this file shadows, if any.
-_here = os.path.dirname(os.path.abspath(__file__))
-_path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-del sys.modules["sitecustomize"]
+# Run the sitecustomize this file shadows, if any: the first one on sys.path that is not a copy of this file
+# (a child of a child may inherit several guard folders; running one of them again would recurse).
+def _finr1_is_guard(entry):
+    try:
+        with open(os.path.join(os.path.abspath(entry or "."), "sitecustomize.py"), encoding="utf-8") as handle:
+            return "Written by finr1_core.testing.netguard" in handle.readline()
+    except OSError:
+        return False
+
+
+_path = [p for p in sys.path if not _finr1_is_guard(p)]
+_finr1_self = sys.modules.pop("sitecustomize", None)
 import importlib.machinery as _machinery
 import importlib.util as _util
 
@@ -72,6 +80,8 @@ if _spec is not None and _spec.loader is not None:
     _module = _util.module_from_spec(_spec)
     sys.modules["sitecustomize"] = _module
     _spec.loader.exec_module(_module)
+elif _finr1_self is not None:  # importlib reads the entry back once this file has run
+    sys.modules["sitecustomize"] = _finr1_self
 '''
 
 
@@ -257,6 +267,14 @@ def read_log(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[str], 
     return complete.decode("utf-8", "replace").splitlines(), offset + len(complete)
 
 
+def _is_guard_folder(entry: str) -> bool:
+    try:
+        first = (Path(entry) / "sitecustomize.py").read_text(encoding="utf-8").splitlines()[:1]
+    except OSError:
+        return False
+    return bool(first) and "Written by finr1_core.testing.netguard" in first[0]
+
+
 def child_env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Variables that make Python children install the guard: ``PYTHONPATH`` (prepended) and the log path.
 
@@ -268,8 +286,9 @@ def child_env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]
     (site / "sitecustomize.py").write_text(_SITECUSTOMIZE, encoding="utf-8")
     log = folder / "violations.log"
     log.touch()
-    pythonpath = os.environ.get("PYTHONPATH")
+    # Guard folders inherited from an outer guarded process are dropped: one guard per child, one log.
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and not _is_guard_folder(p)]
     return {
-        "PYTHONPATH": str(site) + (os.pathsep + pythonpath if pythonpath else ""),
+        "PYTHONPATH": os.pathsep.join([str(site), *inherited]),
         ENV_LOG: str(log),
     }
