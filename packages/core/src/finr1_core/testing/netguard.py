@@ -47,6 +47,7 @@ ENV_LOG = "FINR1_NETGUARD_LOG"  # set: children install the guard and append the
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 _INET = {socket.AF_INET, socket.AF_INET6}
 
+_MARKER = "Written by finr1_core.testing.netguard"  # first line of every guard copy; copies skip each other
 _SITECUSTOMIZE = '''\
 """Written by finr1_core.testing.netguard: tests may reach loopback only, their subprocesses too."""
 import os
@@ -269,10 +270,10 @@ def read_log(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[str], 
 
 def _is_guard_folder(entry: str) -> bool:
     try:
-        first = (Path(entry) / "sitecustomize.py").read_text(encoding="utf-8").splitlines()[:1]
+        with open(Path(entry) / "sitecustomize.py", encoding="utf-8") as handle:
+            return _MARKER in handle.readline()
     except OSError:
         return False
-    return bool(first) and "Written by finr1_core.testing.netguard" in first[0]
 
 
 def child_env(directory: str | os.PathLike[str] | None = None) -> dict[str, str]:
